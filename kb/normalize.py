@@ -1,0 +1,188 @@
+"""Pasted text to what we embed and match: strip log noise, mask volatile tokens, keep the
+identifiers and error codes that make an error recognisable, and pick the salient lines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+NORMALIZER_VERSION = 1
+DENSE_CHAR_BUDGET = 1000  # ~200-250 word pieces: what fits the model window
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# Log prefixes: timestamps, levels, syslog host/process, bracketed thread or pid fields.
+_PREFIXES = [
+    re.compile(r"^\s*\[?\d{4}-\d{2}-\d{2}[T _]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC)?\]?\s*"),
+    re.compile(r"^\s*\[?\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(\s*[+-]\d{4})?\]?\s*"),
+    re.compile(r"^\s*[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}(\s+[\w.-]+)?(\s+[\w./-]+(\[\d+\])?:)?\s*"),
+    re.compile(r"^\s*\d{2}:\d{2}:\d{2}([.,]\d+)?\s*"),
+    re.compile(r"^\s*\d{6,8}\s+\d{6}\s+"),  # 081109 203615 (HDFS-style)
+    re.compile(r"^\s*[IWEF]\d{4}\s+\d{2}:\d{2}:\d{2}\.\d+\s+\d+\s+[\w.]+:\d+\]\s*"),  # klog
+    re.compile(r"^\s*\[?(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC)\]?[:\s]\s*", re.I),
+    re.compile(r"^\s*\[[\w.@/ -]{1,40}\]\s*"),  # [main], [pool-1-thread-3], [12345]
+    re.compile(r"^\s*\d+\s+---\s+\[[^\]]*\]\s+[\w.$]+\s*:\s*"),  # Spring Boot: pid --- [thread] logger :
+    re.compile(r"^\s*(level|lvl|severity)=\w+\s*", re.I),
+    re.compile(r"^\s*(ts|time|timestamp)=\S+\s*", re.I),
+]
+_VOLATILE = [
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), " "),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), " "),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), " "),  # IPv4 and port
+    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), " "),  # IPv6
+    (re.compile(r"\b0x[0-9a-f]{4,}\b", re.I), " "),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{10,}\b", re.I), " "),  # hashes, trace ids
+    # Kubernetes generated suffixes: deployment-<rs hash>-<pod hash>, statefulset/job pods.
+    (re.compile(r"\b([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-(?=[a-z0-9]*\d)[a-z0-9]{6,10}-[a-z0-9]{5}\b"), r"\1"),
+    (re.compile(r"\b([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)+)-(?=[a-z]*\d)[a-z0-9]{5}\b"), r"\1"),
+    (re.compile(r"(?<![\w.-])\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds|m|min|mins|minutes|h|hours)\b"), " "),
+    # Long numbers, but not a SQLSTATE code such as `SQLSTATE 53300`.
+    (re.compile(r"(?<!SQLSTATE )(?<!SQLSTATE: )(?<!SQLSTATE=)(?<![\w-])\d{5,}(?:\.\d+)?(?![\w-])"), " "),
+    (re.compile(r"(?<=[\w\"'])\s*:\s*\d{2,5}\b(?=[\s/\"',)]|$)"), " "),  # lone ports host:8080
+]
+_JAVA_FRAME = re.compile(r"^\s*at\s+[\w$.<>]+\(.*\)\s*$")
+_MORE = re.compile(r"^\s*\.\.\.\s*\d+\s+(more|common frames omitted)")
+_PY_FRAME = re.compile(r'^\s*File\s+"[^"]+",\s+line\s+\d+')
+_GO_FRAME = re.compile(r"^\s*(goroutine \d+ \[|[\w/.-]+\.go:\d+|[\w./*()-]+\(0x[0-9a-f, .]*\)$)")
+SALIENT = re.compile(
+    r"error|exception|fail|fatal|panic|refused|denied|timed? ?out|timeout|killed|oom|unavailable|"
+    r"unreachable|cannot|can't|could not|unable|invalid|expired|reset|rejected|exceeded|not found|"
+    r"no such|too many|full|crash|back-?off|abort|deadlock|firing|alert|critical|warn|caused by|"
+    r"\b[A-Z][A-Z0-9]{1,9}[-_]\d{2,6}\b|\b[45]\d\d\b|\w+(Error|Exception|Fault)\b",
+    re.I,
+)
+
+STOPWORDS = frozenset(
+    "a an and are as at be been but by can did do does for from had has have how i if in into is it "
+    "its me my no not of on or our so than that the their then there these they this to was we were "
+    "what when where which while who why will with you your".split()
+)
+_TOKEN = re.compile(r"[a-z0-9_]+(?:[-.:/'][a-z0-9_]+)*")
+
+
+@dataclass
+class Normalized:
+    """A normalized query: `dense` is embedded, `terms` are matched lexically."""
+
+    original: str
+    dense: str
+    terms: list[str]
+    lines: list[str] = field(default_factory=list)
+    dropped_lines: int = 0
+    identifiers: list[str] = field(default_factory=list)
+
+
+def strip_prefix(line: str) -> str:
+    """Remove timestamps, levels, hosts and similar log-line prefixes (repeatedly)."""
+    for _ in range(4):
+        before = line
+        for rx in _PREFIXES:
+            line = rx.sub("", line, count=1)
+        if line == before:
+            break
+    return line
+
+
+def mask_volatile(text: str) -> str:
+    """Remove tokens that differ between occurrences of the same error (ids, IPs, numbers)."""
+    for rx, repl in _VOLATILE:
+        text = rx.sub(repl, text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def _collapse_traces(lines: list[str]) -> list[str]:
+    """Stack traces to exception lines plus their top frames."""
+    out: list[str] = []
+    java_frames = 0
+    py_frames: list[str] = []
+    in_py = False
+    for line in lines:
+        s = line.strip()
+        if _JAVA_FRAME.match(line) or _GO_FRAME.match(s):
+            java_frames += 1
+            if java_frames <= 3:
+                out.append(s)
+            continue
+        java_frames = 0
+        if _MORE.match(line):
+            continue
+        if s.startswith("Traceback (most recent call last)"):
+            in_py, py_frames = True, []
+            continue
+        if in_py:
+            if _PY_FRAME.match(line) or line.startswith(("    ", "\t")) or set(s) <= set("^~ "):
+                if _PY_FRAME.match(line):
+                    py_frames.append(s)
+                continue
+            out.extend(py_frames[-2:])  # the innermost frames say where it broke
+            in_py = False
+        out.append(line)
+    return out
+
+
+def normalize_query(text: str, char_budget: int = DENSE_CHAR_BUDGET) -> Normalized:
+    """Normalize pasted text (error, log excerpt, trace, alert) for search."""
+    raw = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [strip_prefix(ln) for ln in raw.split("\n")]
+    lines = _collapse_traces([ln for ln in lines if ln.strip()])
+    kept: list[str] = []
+    seen: set[str] = set()
+    for ln in lines:
+        masked = mask_volatile(ln)
+        key = masked.lower()
+        if len(key) < 2 or key in seen:
+            continue
+        seen.add(key)
+        kept.append(masked)
+    dropped = 0
+    if sum(len(k) + 1 for k in kept) > char_budget:
+        kept, dropped = _salient(kept, char_budget)
+    dense = "\n".join(kept).strip() or raw.strip()[:char_budget]
+    terms = lexical_terms(dense)
+    return Normalized(original=text, dense=dense, terms=terms, lines=kept, dropped_lines=dropped,
+                      identifiers=identifiers(dense))
+
+
+def _salient(lines: list[str], budget: int) -> tuple[list[str], int]:
+    """Keep the lines that carry the failure, in their order, within the budget."""
+    scored = sorted(range(len(lines)), key=lambda i: (not SALIENT.search(lines[i]), i))
+    chosen: set[int] = set()
+    used = 0
+    for i in scored:
+        cost = min(len(lines[i]), 300) + 1
+        if used + cost > budget and chosen:
+            continue
+        chosen.add(i)
+        used += cost
+    keep = [lines[i][:300] for i in sorted(chosen)]
+    return keep, len(lines) - len(keep)
+
+
+_IDENT = re.compile(
+    r"\b(?:[A-Z][A-Z0-9]{1,9}[-_]\d{2,6}[A-Z]?|SQLSTATE\s*\w{5}|E[A-Z]{3,}|"
+    r"[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+(?:Error|Exception|Fault|Killed|BackOff|Loop\w*)?|"
+    r"[a-z_][\w]*\.[\w.]*(?:Error|Exception)|[A-Z]{2,}_[A-Z_]{2,})\b"
+)
+
+
+def identifiers(text: str) -> list[str]:
+    """Error codes, exception classes and CamelCase identifiers found in text."""
+    return list(dict.fromkeys(m.group(0) for m in _IDENT.finditer(text)))
+
+
+def lexical_terms(text: str) -> list[str]:
+    """Lexical tokens: identifiers stay whole (`ora-00942`) and also yield their parts."""
+    out: list[str] = []
+    for m in _TOKEN.finditer(text.lower()):
+        tok = m.group(0).strip("'")
+        parts = [p for p in re.split(r"[-.:/']", tok) if p]
+        if len(parts) > 1:
+            out.append(tok)
+        for p in parts:
+            if p not in STOPWORDS and not (p.isdigit() and len(p) < 3) and len(p) > 1:
+                out.append(p)
+    return out
+
+
+def normalize_document(text: str) -> str:
+    """Article text as it is embedded and matched: volatile tokens masked, prefixes kept."""
+    return "\n".join(mask_volatile(ln) for ln in text.split("\n"))

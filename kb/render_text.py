@@ -1,0 +1,44 @@
+"""Search responses as text for people at a terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from kb.search import Response
+
+_COLORS = {"strong": "32", "possible": "33", "weak": "90", "none": "90"}
+
+
+def _c(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def format_response(r: Response, color: bool = False) -> str:
+    """Header line, then one block per result with its root cause and fix."""
+    lines = []
+    if r.match == "none":
+        head = "No good match in the knowledge base."
+        if r.novel:
+            head += " This looks new: consider writing it up with `kb new known-issue ... --from-query -`."
+        lines.append(_c(head, "1", color))
+        if r.results:
+            lines.append("Nearest misses:")
+    else:
+        lines.append(f"match: {_c(r.match, _COLORS[r.match], color)} - {len(r.results)} results in {r.took_ms:.0f} ms")
+    if r.normalized:
+        lines.append("normalized query: " + r.normalized["text"].replace("\n", " | ")[:300])
+    for i, res in enumerate(r.results, 1):
+        lines.append("")
+        tag = _c(f"[{res.confidence} {res.score:.2f}]", _COLORS[res.confidence], color)
+        lines.append(f"{i}. {tag} {_c(res.title, '1', color)}")
+        meta = [res.type, ", ".join(res.services) or "-", f"updated {res.updated or '?'}", res.id]
+        lines.append("   " + " · ".join(meta))
+        if res.signature:
+            lines.append(f"   matched signature: {res.signature}")
+        for label, value in (("Root cause", res.root_cause), ("Fix", res.resolution)):
+            if value:
+                lines.append(textwrap.fill(f"{label}: {value}", 100, initial_indent="   ",
+                                           subsequent_indent="     ", max_lines=3, placeholder=" …"))
+        if res.explain:
+            lines.append("   why: " + ", ".join(f"{k}={v}" for k, v in res.explain.items()))
+    return "\n".join(lines)

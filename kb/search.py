@@ -1,0 +1,323 @@
+"""Search over one loaded index generation: dense + lexical channels, signatures, fusion,
+per-article aggregation and calibrated confidence."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb import store
+from kb.config import MAX_K, MAX_QUERY_CHARS
+from kb.embedding import OnnxEncoder
+from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
+from kb.fusion import Candidate, confidence_of, fuse, match_of, is_novel
+from kb.lexical import Lexical
+from kb.normalize import Normalized, normalize_query
+
+SNIPPET_CHARS = 320
+DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
+LEXICAL_CANDIDATES = 50  # articles taken from the lexical channel per query
+
+
+@dataclass
+class Filters:
+    """Result filters; each list matches any of its values."""
+
+    type: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    include_hidden: bool = False  # drafts and deprecated articles
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Filters:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise BadQuery("`filters` must be an object with `type`, `services` or `tags` lists")
+        out = cls(include_hidden=bool(data.get("include_deprecated") or data.get("include_hidden")))
+        for key in ("type", "services", "tags"):
+            value = data.get(key) or []
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise BadQuery(f"`filters.{key}` must be a list of strings")
+            setattr(out, key, [v for v in value if v])
+        return out
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    type: str
+    score: float
+    confidence: str
+    url: str
+    snippet: str
+    section: str
+    root_cause: str | None
+    resolution: str | None
+    services: list[str]
+    tags: list[str]
+    updated: str | None
+    status: str
+    highlights: list[list[int]] = field(default_factory=list)
+    signature: str | None = None  # the signature that matched, when one did
+    explain: dict[str, Any] | None = None
+
+
+@dataclass
+class Response:
+    query: str
+    took_ms: float
+    match: str
+    novel: bool
+    results: list[Result]
+    normalized: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for r in out["results"]:
+            if r["explain"] is None:
+                del r["explain"]
+        if out["normalized"] is None:
+            del out["normalized"]
+        return out
+
+
+def validate(query: Any, k: Any) -> tuple[str, int]:
+    """Check a query and k the same way for every surface."""
+    if not isinstance(query, str) or not query.strip():
+        raise BadQuery("the query is empty - paste an error message, log excerpt or symptom")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryTooLong(f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+    if isinstance(k, bool) or not isinstance(k, int):
+        try:
+            k = int(str(k).strip()) if isinstance(k, str) else None
+        except ValueError:
+            k = None
+        if k is None:
+            raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}")
+    if not 1 <= k <= MAX_K:
+        raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}, not {k}")
+    return query, k
+
+
+class Index:
+    """A loaded, read-only index generation and the query encoder that matches it."""
+
+    def __init__(self, index_dir: Path, gen: Path, expect: dict[str, Any]) -> None:
+        import faiss
+
+        self.path = gen
+        self.generation = gen.name
+        self.manifest = store.read_manifest(gen)
+        store.check_compatible(gen, self.manifest, expect)
+        try:
+            self.dense = faiss.read_index(str(gen / "dense.faiss"))
+            self.lexical = Lexical.load(gen)
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt files
+            raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
+        self.conn = store.connect(gen)
+        self.encoder = OnnxEncoder(index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"])
+        rows = self.conn.execute(
+            "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx").fetchall()
+        self.ids = [r["id"] for r in rows]
+        self.by_id = {r["id"]: r["idx"] for r in rows}
+        self.types = [r["type"] for r in rows]
+        self.status = [r["status"] for r in rows]
+        self.services = [frozenset(json.loads(r["services"])) for r in rows]
+        self.tags = [frozenset(json.loads(r["tags"])) for r in rows]
+        self.signatures = _compile_signatures(rows)
+        self.chunk_article = np.array(
+            [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
+        if self.dense.ntotal != len(self.chunk_article) or self.lexical.n_docs != len(self.ids):
+            raise IndexCorrupt(f"{gen} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
+
+    @property
+    def article_count(self) -> int:
+        return len(self.ids)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, filters: Filters | None = None,
+               explain: bool = False) -> Response:
+        """The k articles most like the query, best first, with confidence."""
+        started = time.perf_counter()
+        query, k = validate(query, k)
+        filters = filters or Filters()
+        norm = normalize_query(query)
+        allowed = self._allowed(filters)
+        cands = self._candidates(norm, query, allowed)
+        ranked = fuse(cands)
+        results = [self._result(c, norm, explain) for c in ranked[:k]]
+        top = ranked[0] if ranked else None
+        return Response(
+            query=query, took_ms=round((time.perf_counter() - started) * 1000, 2),
+            match=match_of(top), novel=is_novel(top), results=results,
+            normalized=_explain_query(norm) if explain else None,
+        )
+
+    def _allowed(self, f: Filters) -> np.ndarray:
+        ok = np.ones(len(self.ids), dtype=bool)
+        for i in range(len(self.ids)):
+            if not f.include_hidden and self.status[i] != "published":
+                ok[i] = False
+            elif f.type and self.types[i] not in f.type:
+                ok[i] = False
+            elif f.services and not self.services[i] & set(f.services):
+                ok[i] = False
+            elif f.tags and not self.tags[i] & set(f.tags):
+                ok[i] = False
+        return ok
+
+    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray) -> list[Candidate]:
+        qv = self.encoder.encode([norm.dense])
+        n = min(self.dense.ntotal, DENSE_CANDIDATES)
+        sims, idxs = self.dense.search(qv, n)
+        best: dict[int, tuple[float, int]] = {}
+        for sim, ci in zip(sims[0], idxs[0], strict=True):
+            if ci < 0:
+                continue
+            a = int(self.chunk_article[ci])
+            if allowed[a] and a not in best:
+                best[a] = (float(sim), int(ci))
+        lex, _ = self.lexical.scores(norm.terms)
+        lex = np.where(allowed, lex, 0.0)
+        lex_max = float(lex.max()) if lex.size else 0.0
+        top_lex = [int(i) for i in np.argsort(-lex)[:LEXICAL_CANDIDATES] if lex[i] > 0]
+        sig = self._signature_hits(raw, allowed)
+        floor = min((s for s, _ in best.values()), default=0.0)
+        out = []
+        for a in set(best) | set(top_lex) | set(sig):
+            d, ci = best.get(a, (floor, -1))
+            out.append(Candidate(
+                article=a, dense=d, chunk=ci, lexical=float(lex[a]),
+                lexical_rel=float(lex[a] / lex_max) if lex_max > 0 else 0.0,
+                coverage=self.lexical.coverage(norm.terms, a) if lex[a] > 0 else 0.0,
+                signature=sig.get(a),
+            ))
+        return out
+
+    def _signature_hits(self, raw: str, allowed: np.ndarray) -> dict[int, str]:
+        flat = " ".join(raw.split()).lower()
+        hits: dict[int, str] = {}
+        for a, kind, pattern, label in self.signatures:
+            if not allowed[a] or a in hits:
+                continue
+            if (kind == "text" and pattern in flat) or (kind == "regex" and pattern.search(raw)):
+                hits[a] = label
+        return hits
+
+    # -- results --------------------------------------------------------------------------
+
+    def _result(self, c: Candidate, norm: Normalized, explain: bool) -> Result:
+        row = self.conn.execute("SELECT * FROM articles WHERE idx = ?", (c.article,)).fetchone()
+        chunk = self._best_chunk(c, norm)
+        snippet, section, marks = _snippet(chunk, norm.terms)
+        return Result(
+            id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
+            confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
+            root_cause=row["root_cause"], resolution=row["resolution"],
+            services=json.loads(row["services"]), tags=json.loads(row["tags"]),
+            updated=row["updated"], status=row["status"], highlights=marks, signature=c.signature,
+            explain=c.explain() if explain else None,
+        )
+
+    def _best_chunk(self, c: Candidate, norm: Normalized) -> dict[str, Any]:
+        """The dense channel's best section; else the section sharing most query terms."""
+        if c.chunk >= 0:
+            row = self.conn.execute("SELECT * FROM chunks WHERE idx = ?", (c.chunk,)).fetchone()
+            if row["kind"] == "section":
+                return dict(row)
+        rows = self.conn.execute("SELECT * FROM chunks WHERE article = ? AND kind = 'section'",
+                                 (c.article,)).fetchall()
+        if not rows:
+            return {"heading": "", "text": ""}
+        terms = set(norm.terms)
+        return dict(max(rows, key=lambda r: len(terms & set(r["text"].lower().split()))))
+
+    def article(self, article_id: str) -> dict[str, Any]:
+        """One article's stored fields (body included)."""
+        idx = self.by_id.get(article_id)
+        if idx is None:
+            raise NotFound(f"no article with id {article_id!r}")
+        row = dict(self.conn.execute("SELECT * FROM articles WHERE idx = ?", (idx,)).fetchone())
+        for key in ("services", "tags", "signatures", "related", "meta"):
+            row[key] = json.loads(row[key])
+        row.pop("hash", None)
+        return row
+
+    def similar(self, article_id: str, k: int = 5) -> list[dict[str, Any]]:
+        """Articles nearest to this one (mean of its chunk vectors), published only."""
+        idx = self.by_id.get(article_id)
+        if idx is None:
+            raise NotFound(f"no article with id {article_id!r}")
+        rows = np.flatnonzero(self.chunk_article == idx)
+        vec = np.mean([self.dense.reconstruct(int(r)) for r in rows], axis=0, keepdims=True)
+        vec /= max(float(np.linalg.norm(vec)), 1e-9)
+        sims, chunk_ids = self.dense.search(vec.astype(np.float32), min(self.dense.ntotal, 200))
+        seen: dict[int, float] = {}
+        for s, ci in zip(sims[0], chunk_ids[0], strict=True):
+            a = int(self.chunk_article[ci]) if ci >= 0 else -1
+            if a < 0 or a == idx or a in seen or self.status[a] != "published":
+                continue
+            seen[a] = float(s)
+            if len(seen) == k:
+                break
+        out = []
+        for a, s in seen.items():
+            row = self.conn.execute("SELECT id, title, type FROM articles WHERE idx = ?", (a,)).fetchone()
+            out.append({"id": row["id"], "title": row["title"], "type": row["type"],
+                        "score": round(max(0.0, min(1.0, s)), 4), "url": f"/a/{row['id']}"})
+        return out
+
+
+def _compile_signatures(rows: list[Any]) -> list[tuple[int, str, Any, str]]:
+    out: list[tuple[int, str, Any, str]] = []
+    for r in rows:
+        for sig in json.loads(r["signatures"]):
+            if "regex" in sig:
+                try:
+                    out.append((r["idx"], "regex", re.compile(sig["regex"]), sig["regex"]))
+                except re.error:
+                    continue  # `kb check` reports it; search ignores it
+            elif len(sig["text"]) >= 4:
+                out.append((r["idx"], "text", " ".join(sig["text"].split()).lower(), sig["text"]))
+    return out
+
+
+def _snippet(chunk: dict[str, Any], terms: list[str]) -> tuple[str, str, list[list[int]]]:
+    """A window of the section around the first query term, with term highlight ranges."""
+    text = chunk.get("text") or ""
+    if "\n" in text:  # drop the "title: heading" prefix line that was embedded
+        text = text.split("\n", 1)[1]
+    text = re.sub(r"[ \t]+", " ", text).strip()
+    words = sorted({t for t in terms if len(t) > 2}, key=len, reverse=True)
+    rx = re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
+    start = 0
+    if rx and len(text) > SNIPPET_CHARS:
+        m = rx.search(text)
+        if m and m.start() > SNIPPET_CHARS // 3:
+            start = max(0, text.rfind(" ", 0, m.start() - SNIPPET_CHARS // 4) + 1)
+    snippet = text[start:start + SNIPPET_CHARS]
+    if start + SNIPPET_CHARS < len(text):
+        snippet = snippet[: snippet.rfind(" ")] + " …" if " " in snippet else snippet + "…"
+    if start > 0:
+        snippet = "… " + snippet
+    marks = [[m.start(), m.end()] for m in rx.finditer(snippet)] if rx else []
+    return snippet, chunk.get("heading") or "", marks
+
+
+def _explain_query(norm: Normalized) -> dict[str, Any]:
+    return {"text": norm.dense, "terms": list(dict.fromkeys(norm.terms))[:60],
+            "identifiers": norm.identifiers, "dropped_lines": norm.dropped_lines}
