@@ -1,0 +1,65 @@
+"""The Flask app: one app serves the site and the JSON API over the same core."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+
+from kb.config import MAX_QUERY_CHARS, Settings
+from kb.core import KnowledgeBase
+from kb.feedback import FeedbackStore
+
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+log = logging.getLogger("kb.web")
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """App factory: settings from the environment unless given."""
+    app = Flask(__name__, template_folder=str(WEB_ROOT / "templates"),
+                static_folder=str(WEB_ROOT / "static"), static_url_path="/static")
+    settings = settings or Settings.from_env()
+    app.config.update(
+        KB_SETTINGS=settings,
+        # A body holds at most a 20,000-character query (up to 4 bytes each) plus JSON overhead.
+        MAX_CONTENT_LENGTH=MAX_QUERY_CHARS * 4 + 16_384,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["kb"] = KnowledgeBase(settings)
+    app.extensions["kb_feedback"] = FeedbackStore(settings.data)
+
+    from kb.web import api, errors, metrics, pages
+
+    errors.init_app(app)
+    metrics.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _headers(resp: Any) -> Any:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
+    return app
+
+
+def kb_of(app: Flask) -> KnowledgeBase:
+    return app.extensions["kb"]
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")

@@ -1,0 +1,59 @@
+"""Prometheus metrics: request counts and latency per route, index state, `match: none` answers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("kb_http_requests_total", "HTTP requests", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("kb_http_request_duration_seconds", "HTTP request latency", ["route"],
+                                 buckets=(.002, .005, .01, .02, .04, .08, .16, .32, .64, 1.28, 2.56),
+                                 registry=self.registry)
+        self.no_match = Counter("kb_search_no_match_total", "Searches answered with match: none",
+                                registry=self.registry)
+        self.searches = Counter("kb_searches_total", "Searches answered", ["match"], registry=self.registry)
+        self.articles = Gauge("kb_index_articles", "Articles in the serving index generation",
+                              registry=self.registry)
+        self.generation = Gauge("kb_index_generation_info", "Serving index generation", ["generation"],
+                                registry=self.registry)
+
+
+def init_app(app: Flask) -> None:
+    m = Metrics()
+    app.extensions["kb_metrics"] = m
+
+    @app.after_request
+    def _observe(resp: Any) -> Any:
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        started = g.get("started")
+        m.requests.labels(rule, request.method, str(resp.status_code)).inc()
+        if started is not None:
+            m.latency.labels(rule).observe(time.perf_counter() - started)
+        return resp
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        kb = current_app.extensions["kb"]
+        try:
+            idx = kb.index()
+            m.articles.set(idx.article_count)
+            m.generation.clear()
+            m.generation.labels(idx.generation).set(1)
+        except Exception:  # noqa: BLE001 - metrics must answer even without an index
+            m.articles.set(0)
+        return Response(generate_latest(m.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def observe_search(match: str) -> None:
+    m: Metrics = current_app.extensions["kb_metrics"]
+    m.searches.labels(match).inc()
+    if match == "none":
+        m.no_match.inc()
