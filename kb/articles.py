@@ -172,11 +172,13 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
     try:
         post = frontmatter.loads(text, handler=frontmatter.detect_format(text, _HANDLERS))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
+        # The context mark is where the broken construct starts (an unclosed `[` or quote).
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1  # the YAML text starts with the newline after ---
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        if "'\\t'" in problem:
-            problem = "tab character in YAML (indent with spaces)"
+        tabs = [i for i, ln in enumerate(text.split("\n")[:line], 1) if "\t" in ln]
+        if "cannot start any token" in problem and tabs:
+            line, problem = tabs[-1], "tab character in YAML (indent with spaces)"
         raise ArticleError(where, f"invalid YAML frontmatter: {problem}", line=line, code="yaml") from None
     except tomllib.TOMLDecodeError as e:
         raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None

@@ -18,7 +18,10 @@ _PREFIXES = [
     re.compile(r"^\s*\d{2}:\d{2}:\d{2}([.,]\d+)?\s*"),
     re.compile(r"^\s*\d{6,8}\s+\d{6}\s+"),  # 081109 203615 (HDFS-style)
     re.compile(r"^\s*[IWEF]\d{4}\s+\d{2}:\d{2}:\d{2}\.\d+\s+\d+\s+[\w.]+:\d+\]\s*"),  # klog
-    re.compile(r"^\s*\[?(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC)\]?[:\s]\s*", re.I),
+    # Levels only when bracketed or padded like a log column; a bare "FATAL:" or "Error ..."
+    # is part of the message (Postgres, Go) and stays.
+    re.compile(r"^\s*\[(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC)\]\s*", re.I),
+    re.compile(r"^\s*(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\s+(?=\d+\s+---|\[)"),
     re.compile(r"^\s*\[[\w.@/ -]{1,40}\]\s*"),  # [main], [pool-1-thread-3], [12345]
     re.compile(r"^\s*\d+\s+---\s+\[[^\]]*\]\s+[\w.$]+\s*:\s*"),  # Spring Boot: pid --- [thread] logger :
     re.compile(r"^\s*(level|lvl|severity)=\w+\s*", re.I),
@@ -37,7 +40,7 @@ _VOLATILE = [
     (re.compile(r"(?<![\w.-])\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds|m|min|mins|minutes|h|hours)\b"), " "),
     # Long numbers, but not a SQLSTATE code such as `SQLSTATE 53300`.
     (re.compile(r"(?<!SQLSTATE )(?<!SQLSTATE: )(?<!SQLSTATE=)(?<![\w-])\d{5,}(?:\.\d+)?(?![\w-])"), " "),
-    (re.compile(r"(?<=[\w\"'])\s*:\s*\d{2,5}\b(?=[\s/\"',)]|$)"), " "),  # lone ports host:8080
+    (re.compile(r"(?<=[A-Za-z0-9_.-]):\d{2,5}\b(?![\d.:])"), " "),  # host:8080, File.java:630
 ]
 _JAVA_FRAME = re.compile(r"^\s*at\s+[\w$.<>]+\(.*\)\s*$")
 _MORE = re.compile(r"^\s*\.\.\.\s*\d+\s+(more|common frames omitted)")
@@ -71,12 +74,18 @@ class Normalized:
     identifiers: list[str] = field(default_factory=list)
 
 
+_LEVEL_COLUMN = re.compile(r"^(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\s+")
+
+
 def strip_prefix(line: str) -> str:
     """Remove timestamps, levels, hosts and similar log-line prefixes (repeatedly)."""
+    original = line
     for _ in range(4):
         before = line
         for rx in _PREFIXES:
             line = rx.sub("", line, count=1)
+        if line != original:  # after a timestamp, a bare upper-case level is a column
+            line = _LEVEL_COLUMN.sub("", line, count=1)
         if line == before:
             break
     return line

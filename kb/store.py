@@ -9,6 +9,7 @@ pointer flip, pinned to the model and format that built them.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -63,7 +64,8 @@ def current_path(index_dir: Path) -> Path:
 def new_generation(index_dir: Path) -> Path:
     """A fresh, unpublished generation folder."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in build order
+    path = index_dir / f"gen-{stamp}-{secrets.token_hex(2)}"
     path.mkdir()
     return path
 

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real index of the fixture KB (built once per session with the real
+model), the Flask app, its test client and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb.config import Settings
+
+DATA = Path(__file__).parent / "data"
+FIXTURE_KB = DATA / "kb"
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a system part is missing, except on CI, where that is a failure."""
+    if not condition:
+        if ON_CI:
+            pytest.fail(f"required on CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test reads the developer's KB_* settings or writes into the repository."""
+    for key in list(os.environ):
+        if key.startswith("KB_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KB_DATA", str(tmp_path / "var"))
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory) -> Path:
+    """The fixture KB indexed once with the real model; tests must not modify it."""
+    from kb.indexer import build
+
+    index = tmp_path_factory.mktemp("index")
+    build(Settings(articles=FIXTURE_KB, index=index), log=lambda m: None, progress=False)
+    return index
+
+
+@pytest.fixture
+def index_copy(built_index, tmp_path) -> Path:
+    """A private copy of the built index, for tests that change it."""
+    dst = tmp_path / "index"
+    shutil.copytree(built_index, dst)
+    return dst
+
+
+@pytest.fixture
+def settings(built_index, tmp_path) -> Settings:
+    return Settings(articles=FIXTURE_KB, index=built_index, data=tmp_path / "var", reload_interval=0.0)
+
+
+@pytest.fixture(scope="session")
+def kb_session(built_index):
+    from kb.core import KnowledgeBase
+
+    return KnowledgeBase(Settings(articles=FIXTURE_KB, index=built_index))
+
+
+@pytest.fixture
+def app(settings):
+    from kb.web import create_app
+
+    return create_app(settings, {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
