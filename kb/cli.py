@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.config import DEFAULT_K, MAX_K, Settings
+from kb.config import MAX_K, Settings
 from kb.errors import KBError
 
 
@@ -139,6 +139,49 @@ def serve_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, h
     app = create_app(_with(ctx, articles, index_dir))
     click.echo(f"kb serving on http://{host}:{port} (index {app.config['KB_SETTINGS'].index})")
     serve(app, host=host, port=port, threads=threads, ident="kb")
+
+
+@cli.command("eval")
+@shared_options
+@click.argument("queries", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channels/--no-channels", default=True, show_default=True,
+              help="Also score the lexical-only and dense-only rankings of the same index.")
+@click.option("--json", "as_json", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figures as JSON to this file ('-' for stdout).")
+@click.pass_context
+def eval_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, queries: str,
+             channels: bool, as_json: str | None) -> None:
+    """Measure retrieval on QUERIES.jsonl: Recall@1/5/10, MRR@10, nDCG@10 per variant.
+
+    With --articles and no --index, the articles are indexed into a cache folder first.
+
+    Example: kb eval ../shared/corpora/alerts/queries.dev.jsonl --articles ../shared/corpora/alerts
+    """
+    from pathlib import Path
+
+    from kb.core import KnowledgeBase
+    from kb.evaluate import CHANNELS, evaluate, format_table, load_queries
+
+    settings = _with(ctx, articles, index_dir)
+    if articles and not index_dir:
+        import hashlib
+        import tempfile
+        from dataclasses import replace
+
+        key = hashlib.sha1(str(Path(articles).resolve()).encode()).hexdigest()[:12]
+        settings = replace(settings, index=Path(tempfile.gettempdir()) / f"kb-eval-{key}")
+    if articles:
+        from kb.indexer import build
+
+        build(settings, log=lambda m: None)
+    qs = load_queries(Path(queries))
+    result = evaluate(KnowledgeBase(settings).index(), qs, CHANNELS if channels else ("fused",))
+    if as_json == "-":
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(format_table(result))
+    if as_json:
+        Path(as_json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:

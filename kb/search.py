@@ -16,7 +16,7 @@ from kb import store
 from kb.config import MAX_K, MAX_QUERY_CHARS
 from kb.embedding import OnnxEncoder
 from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
-from kb.fusion import Candidate, confidence_of, fuse, match_of, is_novel
+from kb.fusion import Candidate, confidence_of, fuse, is_novel, match_of
 from kb.lexical import Lexical
 from kb.normalize import Normalized, normalize_query
 
@@ -166,6 +166,23 @@ class Index:
             match=match_of(top), novel=is_novel(top), results=results,
             normalized=_explain_query(norm) if explain else None,
         )
+
+    def rank(self, query: str, k: int = 10, channel: str = "fused",
+             filters: Filters | None = None) -> tuple[list[str], dict[str, str] | None]:
+        """Ids ranked by one channel ("fused", "lexical" or "dense"), and the top's labels."""
+        norm = normalize_query(query)
+        cands = self._candidates(norm, query, self._allowed(filters or Filters()))
+        if channel == "lexical":
+            ranked = sorted((c for c in cands if c.lexical > 0), key=lambda c: (-c.lexical, c.article))
+        elif channel == "dense":
+            ranked = sorted((c for c in cands if c.chunk >= 0), key=lambda c: (-c.dense, c.article))
+        else:
+            ranked = fuse(cands)
+        top = None
+        if ranked:
+            fused_top = ranked[0] if channel == "fused" else None
+            top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top)} if fused_top else None
+        return [self.ids[c.article] for c in ranked[:k]], top
 
     def _allowed(self, f: Filters) -> np.ndarray:
         ok = np.ones(len(self.ids), dtype=bool)

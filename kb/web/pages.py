@@ -71,7 +71,8 @@ def search() -> Any:
     q = request.args.get("q", "")
     filters = _filters_from_args()
     if not q.strip():
-        return render_template("index.html", q=q, filters=filters, message="Paste an error, a log excerpt or a symptom.")
+        message = "Paste an error, a log excerpt or a symptom."
+        return render_template("index.html", q=q, filters=filters, message=message)
     response = _kb().search(q, k=10, filters=filters)
     from kb.web.metrics import observe_search
 

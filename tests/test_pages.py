@@ -1,0 +1,68 @@
+"""The site, rendered server-side: works with JavaScript off."""
+
+from __future__ import annotations
+
+import shutil
+
+from kb.config import Settings
+from kb.indexer import build
+from kb.web import create_app
+
+
+def test_home_has_the_paste_box(client):
+    html = client.get("/").get_data(as_text=True)
+    assert '<textarea id="q" name="q" maxlength="20000"' in html
+    assert "Content-Security-Policy" in client.get("/").headers
+
+
+def test_results_page_shows_root_cause_and_fix(client):
+    html = client.get("/search", query_string={"q": "x509: certificate has expired or is not yet valid"}).get_data(as_text=True)
+    assert "TLS handshake fails" in html
+    assert "Root cause:" in html and "Fix:" in html
+    assert "strong match" in html
+
+
+def test_query_is_escaped_where_echoed(client):
+    html = client.get("/search", query_string={"q": "<script>alert(1)</script> disk full"}).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_no_match_offers_write_this_up(client):
+    html = client.get("/search", query_string={"q": "How do I bake sourdough bread at home?"}).get_data(as_text=True)
+    assert "No good match" in html
+    assert "Write this up" in html
+    assert "kb new known-issue" in html and "--from-query -" in html
+
+
+def test_article_page_and_friendly_404(client):
+    resp = client.get("/a/runbooks/tls-cert-expired")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "Similar articles" in html and 'class="highlight"' in html
+    missing = client.get("/a/no/such/article")
+    assert missing.status_code == 404
+    assert "Not found" in missing.get_data(as_text=True)
+
+
+def test_feedback_form_without_javascript(client, app):
+    resp = client.post("/feedback", data={"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant"})
+    assert resp.status_code == 303
+    assert app.extensions["kb_feedback"].count() == 1
+
+
+def test_hostile_article_html_is_sanitized(tmp_path):
+    kb = tmp_path / "articles"
+    kb.mkdir()
+    (kb / "evil.md").write_text(
+        "---\ntitle: Evil\ntype: kb\n---\n## Payload\n\n<script>window.pwned=1</script>\n\n"
+        "<img src=x onerror=\"window.pwned=1\">\n\n[click](javascript:window.pwned=1)\n\n"
+        "<iframe src=\"https://example.com\"></iframe>\n"
+    )
+    settings = Settings(articles=kb, index=tmp_path / "index", data=tmp_path / "var")
+    build(settings, log=lambda m: None, progress=False)
+    html = create_app(settings).test_client().get("/a/evil").get_data(as_text=True)
+    body = html.split('<div class="body">', 1)[1]
+    assert "<script>window" not in body and "onerror" not in body
+    assert "javascript:" not in body and "<iframe" not in body
+    shutil.rmtree(tmp_path / "index")

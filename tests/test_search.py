@@ -1,0 +1,103 @@
+"""Retrieval on the fixture KB with the real model, real FAISS and the real BM25 channel."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kb.errors import BadQuery, QueryTooLong
+from kb.search import Filters
+
+from .conftest import DATA
+
+QUERIES = [json.loads(line) for line in (DATA / "kb_queries.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=[q["qid"] for q in QUERIES])
+def test_pasted_errors_find_their_article_first(kb_session, q):
+    response = kb_session.search(q["query"], k=5)
+    assert response.results[0].id in q["relevant"], [r.id for r in response.results]
+    assert response.match != "none"
+
+
+def test_exact_error_code_beats_a_paraphrase(kb_session):
+    r = kb_session.search("ORA-00942", k=5)
+    assert r.results[0].id == "known-issues/oracle-table-missing"
+    r = kb_session.search("java.sql.SQLSyntaxErrorException: ORA-00942: table or view does not exist", k=5)
+    ids = [x.id for x in r.results]
+    assert ids[0] == "known-issues/oracle-table-missing"
+    assert ids.index("known-issues/mysql-table-missing") > 0
+
+
+def test_signature_match_ranks_first_and_says_so(kb_session):
+    r = kb_session.search("checkout failed: PGW-E4031 while charging order 1234", k=5)
+    top = r.results[0]
+    assert top.id == "known-issues/payments-gateway-e4012"
+    assert top.signature == "PGW-E40\\d\\d"
+    assert top.confidence == "strong" and r.match == "strong"
+
+
+@pytest.mark.parametrize("text", [
+    "How do I bake sourdough bread at home?",
+    "the printer on floor 3 is out of toner",
+    "quarterly revenue spreadsheet formatting",
+])
+def test_unrelated_queries_match_none_and_are_novel(kb_session, text):
+    r = kb_session.search(text, k=5)
+    assert r.match == "none"
+    assert r.novel is True
+    assert r.results, "near misses are still listed"
+    assert all(x.confidence == "weak" for x in r.results)
+
+
+def test_each_article_appears_once_with_scores_in_range(kb_session):
+    r = kb_session.search("postgres connections disk full certificate expired", k=20)
+    ids = [x.id for x in r.results]
+    assert len(ids) == len(set(ids))
+    assert all(0.0 <= x.score <= 1.0 for x in r.results)
+    assert [x.score for x in r.results] == sorted((x.score for x in r.results), reverse=True)
+
+
+def test_results_carry_root_cause_resolution_and_snippet(kb_session):
+    top = kb_session.search("OOM command not allowed when used memory > 'maxmemory'", k=1).results[0]
+    assert top.id == "known-issues/redis-oom-maxmemory"
+    assert top.root_cause and top.resolution
+    assert top.snippet and top.url == "/a/known-issues/redis-oom-maxmemory"
+    for a, b in top.highlights:
+        assert top.snippet[a:b].lower() in "oom command not allowed when used memory maxmemory"
+
+
+def test_drafts_and_deprecated_are_hidden_unless_asked(kb_session):
+    q = "nginx upstream timed out (110: Connection timed out) while reading response header"
+    assert "kb/draft-note" not in [x.id for x in kb_session.search(q, k=50).results]
+    shown = kb_session.search(q, k=50, filters=Filters(include_hidden=True)).results
+    assert "kb/draft-note" in [x.id for x in shown]
+
+
+def test_filters_narrow_results(kb_session):
+    r = kb_session.search("connection problems", k=50, filters=Filters(type=["runbook"]))
+    assert r.results and {x.type for x in r.results} == {"runbook"}
+    r = kb_session.search("connection problems", k=50, filters=Filters(services=["orders"]))
+    assert r.results and all("orders" in x.services for x in r.results)
+
+
+def test_explain_shows_the_normalized_query_and_channels(kb_session):
+    r = kb_session.search("2025-11-03T08:14:22Z ERROR pod orders-api-7d9f8b6c5-x2k4p OOMKilled", k=3, explain=True)
+    assert "7d9f8b6c5" not in r.normalized["text"]
+    assert "OOMKilled" in r.normalized["text"]
+    assert {"dense", "bm25", "signature", "score"} <= set(r.results[0].explain)
+
+
+@pytest.mark.parametrize("query, k, error", [
+    ("", 5, BadQuery), ("   \n\t", 5, BadQuery), ("x" * 20_001, 5, QueryTooLong),
+    ("disk", 0, BadQuery), ("disk", 51, BadQuery), ("disk", "ten", BadQuery), ("disk", 2.5, BadQuery),
+])
+def test_bad_queries_are_rejected(kb_session, query, k, error):
+    with pytest.raises(error):
+        kb_session.search(query, k=k)
+
+
+def test_a_query_of_exactly_the_limit_is_accepted(kb_session):
+    text = ("ERROR disk full No space left on device\n" * 600)[:20_000]
+    assert kb_session.search(text, k=3).results[0].id == "runbooks/disk-full"
