@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 import markdown
 import nh3
 
@@ -19,8 +22,26 @@ _ATTRS = {
 }
 
 
-def render_markdown(text: str) -> tuple[str, list[dict[str, str]]]:
-    """Rendered, sanitized HTML and the table of contents (id, name, level) of an article body."""
+_MD_LINK = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+)\.md(#[^"]*)?"')
+
+
+def _article_links(html: str, path: str) -> str:
+    """Relative links between articles (`../runbooks/x.md`) point at their article pages."""
+
+    def repl(m: re.Match[str]) -> str:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), m.group(1)))
+        if target.startswith(".."):
+            return m.group(0)
+        return f'href="/a/{target}{m.group(2) or ""}"'
+
+    return _MD_LINK.sub(repl, html)
+
+
+def render_markdown(text: str, path: str = "") -> tuple[str, list[dict[str, str]]]:
+    """Rendered, sanitized HTML and the table of contents (id, name, level) of an article body.
+
+    `path` is the article's path under the articles root, for resolving links to other articles.
+    """
     md = markdown.Markdown(
         extensions=["fenced_code", "tables", "sane_lists", "toc", "codehilite"],
         extension_configs={"codehilite": {"guess_lang": False, "css_class": "highlight"},
@@ -35,7 +56,7 @@ def render_markdown(text: str) -> tuple[str, list[dict[str, str]]]:
             walk(t.get("children", []))
 
     walk(getattr(md, "toc_tokens", []))
-    return sanitize(html), toc
+    return sanitize(_article_links(html, path)), toc
 
 
 def sanitize(html: str) -> str:

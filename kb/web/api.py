@@ -74,7 +74,7 @@ def search() -> Any:
 @bp.get("/articles/<path:article_id>")
 def article(article_id: str) -> Any:
     data = _kb().index().article(article_id)
-    data["html"], data["toc"] = render_markdown(data["body"])
+    data["html"], data["toc"] = render_markdown(data["body"], data["path"])
     data["url"] = f"/a/{data['id']}"
     return jsonify(data)
 

@@ -87,7 +87,7 @@ def search() -> Any:
 def article(article_id: str) -> Any:
     idx = _kb().index()
     data = idx.article(article_id)
-    html, toc = render_markdown(data["body"])
+    html, toc = render_markdown(data["body"], data["path"])
     settings = current_app.config["KB_SETTINGS"]
     edit = f"{settings.repo_url.rstrip('/')}/{data['path']}" if settings.repo_url else None
     known = {"id", "title", "type", "services", "tags", "severity", "status", "created", "updated",
