@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,14 @@ class KBGroup(click.Group):
             return super().invoke(ctx)
         except KBError as e:
             raise click.ClickException(str(e)) from e
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:
+            if os.environ.get("KB_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(e).__name__}: {e} (this is a bug in kb; KB_DEBUG=1 shows the traceback)"
+            ) from e
 
 
 def _settings(ctx: click.Context) -> Settings:

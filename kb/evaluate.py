@@ -76,9 +76,11 @@ class Calibration:
     labels: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     none_but_right: int = 0
     n: int = 0
+    points: list[tuple[float, bool]] = field(default_factory=list)  # (top score, right at rank 1)
 
-    def add(self, confidence: str, match: str, correct: bool) -> None:
+    def add(self, confidence: str, match: str, correct: bool, score: float) -> None:
         self.n += 1
+        self.points.append((round(score, 4), correct))
         self.labels[confidence][0] += correct
         self.labels[confidence][1] += 1
         self.none_but_right += match == "none" and correct
@@ -87,6 +89,7 @@ class Calibration:
         out: dict[str, Any] = {f"precision_{k}": v[0] / v[1] for k, v in sorted(self.labels.items()) if v[1]}
         out.update({f"share_{k}": v[1] / max(self.n, 1) for k, v in sorted(self.labels.items())})
         out["none_while_top_right"] = self.none_but_right / max(self.n, 1)
+        out["points"] = self.points
         return out
 
 
@@ -102,7 +105,7 @@ def evaluate(index: Any, queries: list[Query], channels: tuple[str, ...] = CHANN
             if q.variant != "all":
                 per[q.variant].add(ranked, q.relevant)
             if channel == "fused" and top is not None:
-                calib.add(top["confidence"], top["match"], bool(ranked) and ranked[0] in q.relevant)
+                calib.add(top["confidence"], top["match"], bool(ranked) and ranked[0] in q.relevant, top["score"])
         result[channel] = {v: s.table() for v, s in sorted(per.items(), key=lambda kv: kv[0] != "all")}
     if "fused" in channels:
         result["calibration"] = calib.table()
@@ -120,5 +123,5 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{m['MRR@10']:>7.3f} {m['nDCG@10']:>8.3f}")
     if "calibration" in result:
         cal = result["calibration"]
-        lines.append("confidence at rank 1: " + ", ".join(f"{k}={v:.3f}" for k, v in cal.items()))
+        lines.append("confidence at rank 1: " + ", ".join(f"{k}={v:.3f}" for k, v in cal.items() if k != "points"))
     return "\n".join(lines)

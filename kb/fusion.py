@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Weights and thresholds; see README "Retrieval" for how they were measured.
-W_DENSE = 0.5
-W_LEXICAL = 0.5
+# Weights and thresholds, tuned on the dev queries of the shared suites with
+# bench/tune_fusion.py; README "Retrieval quality" has the table.
+W_DENSE = 0.6
+W_LEXICAL = 0.4
+W_PHRASE = 0.3  # share of the query found verbatim (tokens and bigrams, case kept)
+W_IDENT = 0.3  # share of the query's identifiers (error codes, CamelCase names) in the article
+RERANK = 30  # candidates that get the phrase and identifier features
 DENSE_FLOOR, DENSE_CEIL = 0.15, 0.85  # cosine range mapped onto 0..1
 SIGNATURE_SCORE = 0.95
 STRONG, POSSIBLE, NONE_BELOW = 0.70, 0.50, 0.40
@@ -27,11 +31,14 @@ class Candidate:
     lexical_rel: float  # BM25 / best BM25 for this query
     coverage: float  # IDF share of the query's terms found in the article
     signature: str | None = None
+    phrase: float = 0.0  # share of the query's tokens and bigrams found verbatim
+    ident: float = 0.0  # share of the query's identifiers found in the article
     score: float = 0.0
 
     def explain(self) -> dict[str, Any]:
         return {"dense": round(self.dense, 4), "bm25": round(self.lexical, 3),
                 "bm25_relative": round(self.lexical_rel, 3), "term_coverage": round(self.coverage, 3),
+                "phrase": round(self.phrase, 3), "identifiers": round(self.ident, 3),
                 "signature": self.signature, "score": round(self.score, 4)}
 
 
@@ -39,11 +46,16 @@ def _dense01(cos: float) -> float:
     return min(1.0, max(0.0, (cos - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR)))
 
 
+def base_score(c: Candidate) -> float:
+    """The first-stage score: dense and lexical evidence only."""
+    return W_DENSE * _dense01(c.dense) + W_LEXICAL * c.lexical_rel * c.coverage
+
+
 def fuse(cands: list[Candidate]) -> list[Candidate]:
-    """Score every candidate and sort best first."""
+    """Final 0..1 scores (after the phrase and identifier features are set), best first."""
     for c in cands:
-        lex = c.lexical_rel * c.coverage
-        c.score = W_DENSE * _dense01(c.dense) + W_LEXICAL * lex
+        raw = base_score(c) + W_PHRASE * c.phrase + W_IDENT * c.ident
+        c.score = raw / (W_DENSE + W_LEXICAL + W_PHRASE + W_IDENT)
         if c.signature:
             c.score = max(c.score, SIGNATURE_SCORE) + 0.01 * c.score
         c.score = min(1.0, max(0.0, c.score))

@@ -78,7 +78,9 @@ def _previous(index_dir: Path, expect: dict[str, Any]) -> tuple[dict[str, np.nda
 
     try:
         gen = store.current_path(index_dir)
-        store.check_compatible(gen, store.read_manifest(gen), expect)
+        # Vectors stay valid across format changes: the chunk hash covers model and normalizer.
+        same_model = {k: expect[k] for k in ("model_sha256", "dim")}
+        store.check_compatible(gen, store.read_manifest(gen), same_model)
         conn = store.connect(gen)
         hashes = [r[0] for r in conn.execute("SELECT hash FROM chunks ORDER BY idx")]
         articles = dict(conn.execute("SELECT id, hash FROM articles").fetchall())
@@ -154,8 +156,10 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
             dense.add(vectors)
             faiss.write_index(dense, str(gen / "dense.faiss"))
             from kb.lexical import Lexical
+            from kb.phrases import Phrases
 
             Lexical.build([article_terms(a) for a in loaded.articles]).save(gen)
+            Phrases.build([normalize_document(f"{a.title}\n{a.body}") for a in loaded.articles]).save(gen)
             _write_meta(gen, loaded.articles, art_hashes, chunks, owners, hashes)
             stats = store.Stats(articles=len(loaded.articles), changed=len(loaded.articles) - unchanged,
                                 unchanged=unchanged, deleted=deleted, skipped=len(problems),

@@ -74,6 +74,11 @@ class Lexical:
         out = np.asarray(self.matrix[ids].sum(axis=0)).ravel()
         return out, float(self.idf[ids].sum())
 
+    def contains(self, term: str, doc: int) -> bool:
+        """Whether article `doc` holds the term."""
+        i = self.vocab.get(term)
+        return i is not None and self.matrix[i, doc] > 0
+
     def coverage(self, terms: list[str], doc: int) -> float:
         """IDF-weighted share of the query's distinct terms that occur in article `doc`."""
         uniq = list(dict.fromkeys(terms))

@@ -16,8 +16,9 @@ from kb import store
 from kb.config import MAX_K, MAX_QUERY_CHARS
 from kb.embedding import OnnxEncoder
 from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
-from kb.fusion import Candidate, confidence_of, fuse, is_novel, match_of
+from kb.fusion import RERANK, Candidate, base_score, confidence_of, fuse, is_novel, match_of
 from kb.lexical import Lexical
+from kb.phrases import Phrases, phrase_hashes
 from kb.normalize import Normalized, normalize_query
 
 SNIPPET_CHARS = 320
@@ -122,6 +123,7 @@ class Index:
         try:
             self.dense = faiss.read_index(str(gen / "dense.faiss"))
             self.lexical = Lexical.load(gen)
+            self.phrases = Phrases.load(gen)
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
             raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
         self.conn = store.connect(gen)
@@ -137,7 +139,8 @@ class Index:
         self.signatures = _compile_signatures(rows)
         self.chunk_article = np.array(
             [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
-        if self.dense.ntotal != len(self.chunk_article) or self.lexical.n_docs != len(self.ids):
+        if (self.dense.ntotal != len(self.chunk_article) or self.lexical.n_docs != len(self.ids)
+                or len(self.phrases.offsets) != len(self.ids) + 1):
             raise IndexCorrupt(f"{gen} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
 
     @property
@@ -181,7 +184,9 @@ class Index:
         top = None
         if ranked:
             fused_top = ranked[0] if channel == "fused" else None
-            top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top)} if fused_top else None
+            if fused_top:
+                top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top),
+                       "score": fused_top.score}
         return [self.ids[c.article] for c in ranked[:k]], top
 
     def _allowed(self, f: Filters) -> np.ndarray:
@@ -223,6 +228,14 @@ class Index:
                 coverage=self.lexical.coverage(norm.terms, a) if lex[a] > 0 else 0.0,
                 signature=sig.get(a),
             ))
+        # Second stage: the phrase and identifier features for the best first-stage candidates.
+        out.sort(key=lambda c: (-base_score(c), c.article))
+        qhash = phrase_hashes(norm.dense)
+        idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
+        for c in out[:RERANK]:
+            c.phrase = self.phrases.overlap(qhash, c.article)
+            if idents:
+                c.ident = sum(self.lexical.contains(t, c.article) for t in idents) / len(idents)
         return out
 
     def _signature_hits(self, raw: str, allowed: np.ndarray) -> dict[int, str]:

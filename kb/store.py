@@ -25,7 +25,7 @@ from typing import Any
 
 from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2
 
