@@ -18,8 +18,9 @@ from kb.embedding import OnnxEncoder
 from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
 from kb.fusion import RERANK, Candidate, base_score, confidence_of, fuse, is_novel, match_of
 from kb.lexical import Lexical
-from kb.phrases import Phrases, phrase_hashes
 from kb.normalize import Normalized, normalize_query
+from kb.phrases import Phrases, phrase_hashes
+from kb.signatures import SignatureMatcher
 
 SNIPPET_CHARS = 320
 DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
@@ -136,7 +137,16 @@ class Index:
         self.status = [r["status"] for r in rows]
         self.services = [frozenset(json.loads(r["services"])) for r in rows]
         self.tags = [frozenset(json.loads(r["tags"])) for r in rows]
-        self.signatures = _compile_signatures(rows)
+        self.signatures = SignatureMatcher(
+            [(r["idx"], sig) for r in rows for sig in json.loads(r["signatures"])])
+        self.published = np.array([s == "published" for s in self.status], dtype=bool)
+        self._by_value: dict[str, dict[str, np.ndarray]] = {}
+        for key, values in (("type", [[t] for t in self.types]), ("services", self.services), ("tags", self.tags)):
+            index: dict[str, list[int]] = {}
+            for i, vs in enumerate(values):
+                for v in vs:
+                    index.setdefault(v, []).append(i)
+            self._by_value[key] = {v: np.array(ix, dtype=np.int64) for v, ix in index.items()}
         self.chunk_article = np.array(
             [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
         if (self.dense.ntotal != len(self.chunk_article) or self.lexical.n_docs != len(self.ids)
@@ -190,16 +200,15 @@ class Index:
         return [self.ids[c.article] for c in ranked[:k]], top
 
     def _allowed(self, f: Filters) -> np.ndarray:
-        ok = np.ones(len(self.ids), dtype=bool)
-        for i in range(len(self.ids)):
-            if not f.include_hidden and self.status[i] != "published":
-                ok[i] = False
-            elif f.type and self.types[i] not in f.type:
-                ok[i] = False
-            elif f.services and not self.services[i] & set(f.services):
-                ok[i] = False
-            elif f.tags and not self.tags[i] & set(f.tags):
-                ok[i] = False
+        """Which articles the filters admit, as a boolean mask."""
+        ok = np.ones(len(self.ids), dtype=bool) if f.include_hidden else self.published.copy()
+        for key in ("type", "services", "tags"):
+            wanted = getattr(f, key)
+            if wanted:
+                mask = np.zeros(len(self.ids), dtype=bool)
+                for v in wanted:
+                    mask[self._by_value[key].get(v, np.zeros(0, dtype=np.int64))] = True
+                ok &= mask
         return ok
 
     def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray) -> list[Candidate]:
@@ -216,8 +225,9 @@ class Index:
         lex, _ = self.lexical.scores(norm.terms)
         lex = np.where(allowed, lex, 0.0)
         lex_max = float(lex.max()) if lex.size else 0.0
-        top_lex = [int(i) for i in np.argsort(-lex)[:LEXICAL_CANDIDATES] if lex[i] > 0]
-        sig = self._signature_hits(raw, allowed)
+        n_lex = min(LEXICAL_CANDIDATES, len(lex))
+        top_lex = [int(i) for i in np.argpartition(-lex, n_lex - 1)[:n_lex] if lex[i] > 0] if n_lex else []
+        sig = self.signatures.matches(raw, allowed)
         floor = min((s for s, _ in best.values()), default=0.0)
         out = []
         for a in set(best) | set(top_lex) | set(sig):
@@ -237,16 +247,6 @@ class Index:
             if idents:
                 c.ident = sum(self.lexical.contains(t, c.article) for t in idents) / len(idents)
         return out
-
-    def _signature_hits(self, raw: str, allowed: np.ndarray) -> dict[int, str]:
-        flat = " ".join(raw.split()).lower()
-        hits: dict[int, str] = {}
-        for a, kind, pattern, label in self.signatures:
-            if not allowed[a] or a in hits:
-                continue
-            if (kind == "text" and pattern in flat) or (kind == "regex" and pattern.search(raw)):
-                hits[a] = label
-        return hits
 
     # -- results --------------------------------------------------------------------------
 
@@ -310,20 +310,6 @@ class Index:
             out.append({"id": row["id"], "title": row["title"], "type": row["type"],
                         "score": round(max(0.0, min(1.0, s)), 4), "url": f"/a/{row['id']}"})
         return out
-
-
-def _compile_signatures(rows: list[Any]) -> list[tuple[int, str, Any, str]]:
-    out: list[tuple[int, str, Any, str]] = []
-    for r in rows:
-        for sig in json.loads(r["signatures"]):
-            if "regex" in sig:
-                try:
-                    out.append((r["idx"], "regex", re.compile(sig["regex"]), sig["regex"]))
-                except re.error:
-                    continue  # `kb check` reports it; search ignores it
-            elif len(sig["text"]) >= 4:
-                out.append((r["idx"], "text", " ".join(sig["text"].split()).lower(), sig["text"]))
-    return out
 
 
 def _snippet(chunk: dict[str, Any], terms: list[str]) -> tuple[str, str, list[list[int]]]:

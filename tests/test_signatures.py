@@ -1,0 +1,34 @@
+"""Signature matching and its key-word prefilter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kb.signatures import SignatureMatcher
+
+ALL = np.ones(10, dtype=bool)
+
+
+@pytest.mark.parametrize("sig, query, hit", [
+    ({"text": "FATAL: remaining connection slots are reserved"},
+     "2025-01-01 FATAL:   remaining connection   slots are reserved for x", True),
+    ({"text": "onnection refused"}, "dial tcp: connection refused", True),  # key word not at an edge
+    ({"text": "connection refused"}, "connection reset", False),
+    ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4077", True),
+    ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4177", False),
+    ({"regex": r"FATAL:\s+(sorry, )?too many clients"}, "FATAL:  too many clients already", True),
+    ({"regex": r"(?i)token used before issued"}, "jwt: Token Used Before Issued", True),
+    ({"regex": r"OOMKilled"}, "reason: xOOMKilledx", True),
+    ({"regex": "[unclosed"}, "[unclosed", False),  # invalid regexes are ignored, not fatal
+])
+def test_signatures_match_like_the_author_wrote_them(sig, query, hit):
+    m = SignatureMatcher([(3, sig)])
+    assert (m.matches(query, ALL) == {3: sig.get("text") or sig["regex"]}) is hit
+
+
+def test_filtered_out_articles_do_not_match():
+    m = SignatureMatcher([(1, {"text": "disk quota exceeded"})])
+    mask = ALL.copy()
+    mask[1] = False
+    assert m.matches("error: disk quota exceeded", mask) == {}
