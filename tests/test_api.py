@@ -150,3 +150,17 @@ def test_unexpected_errors_are_a_json_500_without_traceback(app, client, monkeyp
     assert_error(resp, 500, "internal_error")
     assert "secret internals" not in resp.get_data(as_text=True)
     assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_rate_limit_answers_429_with_retry_after(settings):
+    from dataclasses import replace
+
+    from kb.web import create_app
+
+    client = create_app(replace(settings, rate_limit=20)).test_client()  # burst of 2
+    statuses = [client.get("/api/v1/openapi.json").status_code for _ in range(3)]
+    assert statuses[:2] == [200, 200]
+    resp = client.get("/api/v1/openapi.json")
+    assert_error(resp, 429, "rate_limited")
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert client.get("/").status_code == 200  # the site is not limited

@@ -35,10 +35,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.extensions["kb"] = KnowledgeBase(settings)
     app.extensions["kb_feedback"] = FeedbackStore(settings.data)
 
-    from kb.web import api, errors, metrics, pages
+    from kb.web import api, errors, metrics, pages, ratelimit
 
     errors.init_app(app)
     metrics.init_app(app)
+    ratelimit.init_app(app, settings.rate_limit)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 

@@ -22,7 +22,9 @@ def _render(status: int, code: str, message: str) -> Any:
 def init_app(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(e: KBError) -> Any:
-        return _render(e.status, e.code, str(e))
+        body, status = _render(e.status, e.code, str(e))
+        retry = getattr(e, "retry_after", None)
+        return (body, status, {"Retry-After": str(retry)}) if retry else (body, status)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Any:
