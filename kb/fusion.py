@@ -15,9 +15,12 @@ W_IDENT = 0.3  # share of the query's identifiers (error codes, CamelCase names)
 RERANK = 30  # candidates that get the phrase and identifier features
 DENSE_FLOOR, DENSE_CEIL = 0.15, 0.85  # cosine range mapped onto 0..1
 SIGNATURE_SCORE = 0.95
-STRONG, POSSIBLE, NONE_BELOW = 0.70, 0.50, 0.40
-NOVEL_DENSE = 0.35  # best cosine under this, with little lexical overlap: never seen before
-NOVEL_COVERAGE = 0.35
+# Calibrated with bench/calibrate.py on the dev queries of the four shared suites, asking each
+# knowledge base its own queries and, as "never seen before" pastes, the other suites' queries:
+# score >= 0.50 is right at rank 1 98% of the time (pooled), 0.30-0.50 88%; a top score under
+# 0.25 hides 0.7% of right answers and catches 96% of foreign queries; under 0.20, 86%.
+STRONG, POSSIBLE, NONE_BELOW = 0.50, 0.30, 0.25
+NOVEL_BELOW = 0.20
 
 
 @dataclass
@@ -77,6 +80,4 @@ def match_of(top: Candidate | None) -> str:
 
 def is_novel(top: Candidate | None) -> bool:
     """True when the query is unlike anything in the KB (for alerting integrations)."""
-    if top is None:
-        return True
-    return not top.signature and top.dense < NOVEL_DENSE and top.coverage < NOVEL_COVERAGE
+    return top is None or (not top.signature and top.score < NOVEL_BELOW)
