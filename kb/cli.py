@@ -72,9 +72,11 @@ def _with(ctx: click.Context, articles: str | None, index_dir: str | None) -> Se
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only what changed.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait for another running `kb index` before giving up.")
+@click.option("--faiss", "faiss_kind", type=click.Choice(["auto", "flat", "hnsw"]), default=None,
+              help="Dense index: exact flat, approximate HNSW, or auto by size [env KB_FAISS; default auto].")
 @click.pass_context
 def index_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, full: bool,
-              wait: float) -> None:
+              wait: float, faiss_kind: str | None) -> None:
     """Build or update the index from the articles folder.
 
     Example: kb index --articles ./articles
@@ -82,6 +84,10 @@ def index_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, f
     from kb.indexer import build
 
     settings = _with(ctx, articles, index_dir)
+    if faiss_kind:
+        from dataclasses import replace
+
+        settings = replace(settings, faiss=faiss_kind)
     result = build(settings, full=full, wait=wait,
                    log=lambda m: click.echo(m, err=True))
     s = result.stats

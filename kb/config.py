@@ -24,6 +24,7 @@ class Settings:
     repo_url: str | None = None  # for "edit in git" links, e.g. https://git.example.com/kb/blob/main
     reload_interval: float = 2.0  # seconds between checks for a new index generation
     rate_limit: int = 0  # API requests a minute per client; 0 = no limit
+    faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -39,6 +40,7 @@ class Settings:
             repo_url=env.get("KB_REPO_URL") or None,
             reload_interval=float(env.get("KB_RELOAD_INTERVAL", "2.0")),
             rate_limit=int(env.get("KB_RATE_LIMIT", "0") or 0),
+            faiss=env.get("KB_FAISS", "auto") or "auto",
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -16,14 +14,19 @@ from typing import Any
 import numpy as np
 
 from kb import store
-from kb.articles import Article, load_articles
-from kb.chunking import Chunk, chunk_article, tokenizer_offsets
+from kb.articles import article_paths, parse_file
+from kb.chunking import tokenizer_offsets
 from kb.config import Settings
 from kb.embedding import DIM, OnnxEncoder, TorchEncoder, export_onnx, model_identity
-from kb.normalize import NORMALIZER_VERSION, lexical_terms, normalize_document
+from kb.errors import ArticleError, KBError
+from kb.normalize import NORMALIZER_VERSION, normalize_document
+from kb.records import ARTICLE_COLUMNS, CHUNK_COLUMNS, Previous, Record, article_hash, new_record
+
+__all__ = ["article_hash", "build", "expected_manifest"]
 
 Log = Callable[[str], None]
 HNSW_THRESHOLD = 200_000  # chunks; below it exact search is fast enough (see bench/README.md)
+RACY_NS = 2_000_000_000  # a file modified this close to the previous build is re-read anyway
 
 
 @dataclass
@@ -40,23 +43,6 @@ def expected_manifest(identity: dict[str, str]) -> dict[str, Any]:
             "normalizer_version": NORMALIZER_VERSION}
 
 
-def chunk_hash(model_sha: str, text: str) -> str:
-    return hashlib.sha1(f"{model_sha}\0{NORMALIZER_VERSION}\0{text}".encode()).hexdigest()
-
-
-def article_terms(article: Article) -> list[str]:
-    """What the lexical channel indexes: the title twice (it names the problem), then the rest."""
-    sigs = " ".join(s.get("text") or _regex_words(s["regex"]) for s in article.signatures)
-    summary = " ".join(str(article.meta.get(k) or "") for k in ("root_cause", "resolution"))
-    text = f"{article.title}\n{article.title}\n{sigs}\n{summary}\n{article.body}"
-    return lexical_terms(normalize_document(text))
-
-
-def _regex_words(pattern: str) -> str:
-    """The literal words of a regex signature, so its error text is also matched lexically."""
-    return re.sub(r"\\[a-zA-Z][+*?]?|\{\d*,?\d*\}|[\\()?*+\[\]|^$.]", " ", pattern)
-
-
 def git_commit(folder: Path) -> str | None:
     """The commit of the git repository holding `folder`, if any."""
     try:
@@ -65,30 +51,6 @@ def git_commit(folder: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def article_hash(article: Article) -> str:
-    meta = json.dumps(article.meta, default=str, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha1(f"{article.path}\0{meta}\0{article.body}".encode()).hexdigest()
-
-
-def _previous(index_dir: Path, expect: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """From the current generation, when compatible: chunk hash -> vector, article id -> hash."""
-    import faiss
-
-    try:
-        gen = store.current_path(index_dir)
-        # Vectors stay valid across format changes: the chunk hash covers model and normalizer.
-        same_model = {k: expect[k] for k in ("model_sha256", "dim")}
-        store.check_compatible(gen, store.read_manifest(gen), same_model)
-        conn = store.connect(gen)
-        hashes = [r[0] for r in conn.execute("SELECT hash FROM chunks ORDER BY idx")]
-        articles = dict(conn.execute("SELECT id, hash FROM articles").fetchall())
-        conn.close()
-        vectors = faiss.read_index(str(gen / "dense.faiss")).reconstruct_n(0, len(hashes))
-    except Exception:  # noqa: BLE001 - an unusable old index only means a full build
-        return {}, {}
-    return dict(zip(hashes, vectors, strict=True)), articles
 
 
 def ensure_onnx(index_dir: Path, identity: dict[str, str]) -> Path:
@@ -104,81 +66,231 @@ def ensure_onnx(index_dir: Path, identity: dict[str, str]) -> Path:
     return onnx
 
 
+def _offsets(identity: dict[str, str]) -> object:
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_file(str(Path(identity["dir"]) / "tokenizer.json"))
+    counter.no_truncation()
+    counter.no_padding()
+    return tokenizer_offsets(counter)
+
+
+@dataclass
+class _Plan:
+    """What the new generation holds: articles copied from the previous one, and new records."""
+
+    reused: list[int] = field(default_factory=list)  # previous article idx, in order
+    new: list[Record] = field(default_factory=list)
+    files: list[tuple[str, int, int, int | None, str | None]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan:
+    """Stat every file; copy unchanged ones from the previous generation, parse the rest."""
+    root = settings.articles
+    if not root.is_dir():
+        raise ArticleError(root, "articles folder not found (set --articles or KB_ARTICLES)", code="io")
+    plan = _Plan()
+    old_ids = prev.ids() if prev.reusable else {}
+    seen: dict[str, str] = {}
+    offsets = None
+    new_files: list[tuple[str, int, int, int]] = []  # rel, size, mtime, index into plan.new
+    for path in article_paths(root):
+        rel = path.relative_to(root).as_posix()
+        st = path.stat()
+        old = prev.files.get(rel)
+        fresh = old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns \
+            and st.st_mtime_ns < prev.built_ns - RACY_NS
+        if fresh and old is not None and old[2] is None and old[3]:  # unchanged and still unreadable
+            plan.problems.append(old[3])
+            plan.files.append((rel, st.st_size, st.st_mtime_ns, None, old[3]))
+            continue
+        if fresh and old is not None and old[2] is not None:
+            art_id = old_ids[old[2]]
+            if art_id not in seen:
+                seen[art_id] = rel
+                plan.files.append((rel, st.st_size, st.st_mtime_ns, len(plan.reused), None))
+                plan.reused.append(old[2])
+                continue
+        try:
+            article = parse_file(path, root)
+        except ArticleError as e:
+            plan.problems.append(str(e))
+            plan.files.append((rel, st.st_size, st.st_mtime_ns, None, str(e)))
+            continue
+        if article.id in seen:
+            plan.problems.append(str(ArticleError(path, f"duplicate id {article.id!r} (also {seen[article.id]}); "
+                                                        "skipped", code="duplicate_id")))
+            plan.files.append((rel, st.st_size, st.st_mtime_ns, None, None))  # re-read next time
+            continue
+        seen[article.id] = rel
+        offsets = offsets or _offsets(identity)
+        new_files.append((rel, st.st_size, st.st_mtime_ns, len(plan.new)))
+        plan.new.append(new_record(article, offsets, identity["sha256"]))  # type: ignore[arg-type]
+    # A reused article whose id a newly parsed file took earlier in path order loses: rare, and
+    # resolved by re-reading that file next time.
+    n = len(plan.reused)
+    plan.files += [(rel, size, mtime, n + j, None) for rel, size, mtime, j in new_files]
+    return plan
+
+
+def _embed(plan: _Plan, prev: Previous, identity: dict[str, str], progress: bool | None) -> int:
+    """Give every new record its vectors, embedding only chunks not seen before; returns how many."""
+    known = prev.vectors_by_hash() if plan.new else {}
+    todo: dict[str, str] = {}
+    for rec in plan.new:
+        for c in rec.chunks:
+            if c[5] not in known:
+                todo.setdefault(c[5], normalize_document(c[4]))
+    if todo:
+        encoder = TorchEncoder(Path(identity["dir"]))
+        vecs = encoder.encode(list(todo.values()), progress=progress)
+        known.update(zip(todo, vecs, strict=True))
+    for rec in plan.new:
+        rec.vectors = np.array([known[c[5]] for c in rec.chunks], dtype=np.float32).reshape(-1, DIM)
+    return len(todo)
+
+
 def build(settings: Settings, full: bool = False, log: Log = print, wait: float = 0.0,
           progress: bool | None = None) -> BuildResult:
-    """Build a new generation from settings.articles and publish it."""
-    import faiss
-
+    """Build a new generation from settings.articles and publish it; a no-op when nothing changed."""
     started = time.perf_counter()
-    loaded = load_articles(settings.articles)
-    problems = [str(p) for p in loaded.problems]
-    for p in problems:
-        log(f"warning: {p}")
+    started_ns = time.time_ns()
     identity = model_identity(settings.model)
     expect = expected_manifest(identity)
     index_dir = settings.index
     with store.build_lock(index_dir, wait=wait):
-        previous, old_articles = ({}, {}) if full else _previous(index_dir, expect)
-        onnx_path = ensure_onnx(index_dir, identity)
-        from tokenizers import Tokenizer
-
-        counter = Tokenizer.from_file(str(Path(identity["dir"]) / "tokenizer.json"))
-        counter.no_truncation()
-        counter.no_padding()
-        offsets = tokenizer_offsets(counter)
-        chunks: list[Chunk] = []
-        owners: list[int] = []
-        for i, art in enumerate(loaded.articles):
-            for ch in chunk_article(art, offsets):
-                chunks.append(ch)
-                owners.append(i)
-        texts = [normalize_document(c.text) for c in chunks]
-        hashes = [chunk_hash(identity["sha256"], t) for t in texts]
-        vectors = np.zeros((len(chunks), DIM), dtype=np.float32)
-        todo = [i for i, h in enumerate(hashes) if h not in previous]
-        for i, h in enumerate(hashes):
-            if h in previous:
-                vectors[i] = previous[h]
-        if todo:
-            encoder = TorchEncoder(Path(identity["dir"]))
-            vectors[todo] = encoder.encode([texts[i] for i in todo], progress=progress)
-        art_hashes = [article_hash(a) for a in loaded.articles]
-        new_ids = {a.id for a in loaded.articles}
-        unchanged = sum(old_articles.get(a.id) == h for a, h in zip(loaded.articles, art_hashes, strict=True))
-        deleted = sum(i not in new_ids for i in old_articles)
-
-        gen = store.new_generation(index_dir)
+        prev = Previous(index_dir, expect) if not full else Previous(index_dir / "-none-", expect)
         try:
-            dense = faiss.IndexFlatIP(DIM)
-            if len(chunks) >= HNSW_THRESHOLD:
-                dense = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
-                dense.hnsw.efConstruction = 80
-            dense.add(vectors)
-            faiss.write_index(dense, str(gen / "dense.faiss"))
-            from kb.lexical import Lexical
-            from kb.phrases import Phrases
+            plan = _plan(settings, prev, identity)
+            for p in plan.problems:
+                log(f"warning: {p}")
+            old_hashes = prev.hashes()
+            new_ids = {r.id for r in plan.new}
+            unchanged = len(plan.reused) + sum(old_hashes.get(r.id) == r.hash for r in plan.new)
+            kept_ids = set(prev.ids()[i] for i in plan.reused) if plan.reused else set()
+            deleted = sum(i not in new_ids and i not in kept_ids for i in old_hashes)
+            if prev.gen is not None and prev.reusable and not plan.new and not deleted \
+                    and {f[0] for f in plan.files} == set(prev.files):
+                stats = store.Stats(articles=len(plan.reused), changed=0, unchanged=len(plan.reused), deleted=0,
+                                    skipped=len(plan.problems), chunks=0, embedded=0, reused=0,
+                                    seconds=round(time.perf_counter() - started, 3))
+                return BuildResult(prev.gen.name, stats, plan.problems)
+            embedded = _embed(plan, prev, identity, progress)
+            onnx_path = ensure_onnx(index_dir, identity)
+            gen = store.new_generation(index_dir)
+            try:
+                n_chunks = _write(gen, plan, prev, settings)
+                stats = store.Stats(articles=len(plan.reused) + len(plan.new), changed=len(plan.reused) + len(plan.new)
+                                    - unchanged, unchanged=unchanged, deleted=deleted, skipped=len(plan.problems),
+                                    chunks=n_chunks, embedded=embedded, reused=n_chunks - embedded,
+                                    seconds=round(time.perf_counter() - started, 3))
+                manifest = {**expect, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "built_ns": started_ns, "articles_dir": str(settings.articles.resolve()),
+                            "git_commit": git_commit(settings.articles),
+                            "onnx": f"models/{onnx_path.name}",
+                            "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
+                            "faiss": _faiss_kind(n_chunks, settings), "counts": stats.__dict__,
+                            "skipped": plan.problems}
+                store.write_manifest(gen, manifest)
+                _smoke_test(gen, index_dir, manifest)
+                store.publish(index_dir, gen)
+            except BaseException:
+                shutil.rmtree(gen, ignore_errors=True)
+                raise
+        finally:
+            prev.close()
+    return BuildResult(gen.name, stats, plan.problems)
 
-            Lexical.build([article_terms(a) for a in loaded.articles]).save(gen)
-            Phrases.build([normalize_document(f"{a.title}\n{a.body}") for a in loaded.articles]).save(gen)
-            _write_meta(gen, loaded.articles, art_hashes, chunks, owners, hashes)
-            stats = store.Stats(articles=len(loaded.articles), changed=len(loaded.articles) - unchanged,
-                                unchanged=unchanged, deleted=deleted, skipped=len(problems),
-                                chunks=len(chunks), embedded=len(todo), reused=len(chunks) - len(todo),
-                                seconds=round(time.perf_counter() - started, 3))
-            manifest = {**expect, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "articles_dir": str(settings.articles.resolve()),
-                        "git_commit": git_commit(settings.articles),
-                        "onnx": f"models/{onnx_path.name}",
-                        "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
-                        "faiss": type(dense).__name__, "counts": stats.__dict__,
-                        "skipped": problems}
-            store.write_manifest(gen, manifest)
-            _smoke_test(gen, index_dir, manifest)
-            store.publish(index_dir, gen)
-        except BaseException:
-            shutil.rmtree(gen, ignore_errors=True)
-            raise
-    return BuildResult(gen.name, stats, problems)
+
+def _faiss_kind(n_chunks: int, settings: Settings) -> str:
+    choice = settings.faiss
+    if choice not in ("auto", "flat", "hnsw"):
+        raise KBError(f"unknown dense index kind {choice!r}: use flat, hnsw or auto")
+    if choice == "auto":
+        choice = "hnsw" if n_chunks >= HNSW_THRESHOLD else "flat"
+    return choice
+
+
+def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
+    """Write vectors, lexical and phrase indexes and metadata of the planned articles."""
+    import faiss
+    from scipy import sparse
+
+    from kb.lexical import Lexical, count_matrix
+    from kb.phrases import Phrases
+
+    reused = np.array(plan.reused, dtype=np.int64)
+    if len(reused):
+        chunk_art = prev.chunk_articles()
+        starts = np.searchsorted(chunk_art, reused, "left")
+        ends = np.searchsorted(chunk_art, reused, "right")
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        old_vectors = prev.vectors[rows]
+    else:
+        starts = ends = np.zeros(0, dtype=np.int64)
+        old_vectors = np.zeros((0, DIM), dtype=np.float32)
+    vectors = np.vstack([old_vectors] + [r.vectors for r in plan.new if r.vectors is not None])
+    if _faiss_kind(len(vectors), settings) == "hnsw":
+        dense = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
+        dense.hnsw.efConstruction = 80
+    else:
+        dense = faiss.IndexFlatIP(DIM)
+    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(dense, str(gen / "dense.faiss"))
+
+    # Lexical: previous count rows as they were, new rows over a vocabulary grown by new terms.
+    if len(reused):
+        old_counts = sparse.load_npz(prev.gen / "counts.npz").tocsr()[reused]  # type: ignore[operator]
+        vocab = json.loads((prev.gen / "vocab.json").read_text(encoding="utf-8"))  # type: ignore[operator]
+    else:
+        old_counts, vocab = None, []
+    new_counts, vocab = count_matrix([r.counts for r in plan.new], vocab)
+    parts = [new_counts]
+    if old_counts is not None:
+        old_counts.resize((old_counts.shape[0], len(vocab)))
+        parts.insert(0, old_counts)
+    Lexical.from_counts(sparse.vstack(parts).tocsr(), vocab).save(gen)
+
+    if len(reused):
+        ph = Phrases.load(prev.gen)  # type: ignore[arg-type]
+        old_ph = [np.asarray(ph.hashes[ph.offsets[i]:ph.offsets[i + 1]]) for i in reused]
+    else:
+        old_ph = []
+    arrays = old_ph + [r.phrases for r in plan.new]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(a) for a in arrays])
+    Phrases(np.concatenate(arrays).astype(np.uint32) if arrays else np.zeros(0, np.uint32), offsets).save(gen)
+
+    conn = store.connect(gen, readonly=False)
+    with conn:
+        if len(reused):
+            conn.execute("ATTACH DATABASE ? AS old", (f"file:{prev.gen / 'meta.sqlite'}?mode=ro",))
+            conn.execute("CREATE TEMP TABLE amap (old INTEGER PRIMARY KEY, new INTEGER, cdelta INTEGER)")
+            new_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
+            conn.executemany("INSERT INTO amap VALUES (?,?,?)",
+                             [(int(o), i, int(ns - s)) for i, (o, s, ns) in enumerate(zip(reused, starts, new_starts,
+                                                                                           strict=True))])
+            cols = ", ".join(f"a.{c}" for c in ARTICLE_COLUMNS)
+            conn.execute(f"INSERT INTO articles SELECT m.new, {cols} FROM old.articles a JOIN amap m ON a.idx = m.old")
+            ccols = ", ".join(f"c.{c}" for c in CHUNK_COLUMNS)
+            conn.execute(f"INSERT INTO chunks SELECT c.idx + m.cdelta, m.new, {ccols} FROM old.chunks c "
+                         "JOIN amap m ON c.article = m.old")
+        base = len(reused)
+        chunk_base = len(old_vectors)
+        art_rows, chunk_rows = [], []
+        for j, rec in enumerate(plan.new):
+            art_rows.append((base + j, *rec.row))
+            for c in rec.chunks:
+                chunk_rows.append((chunk_base, base + j, *c))
+                chunk_base += 1
+        conn.executemany(f"INSERT INTO articles VALUES ({','.join('?' * (len(ARTICLE_COLUMNS) + 1))})", art_rows)
+        conn.executemany(f"INSERT INTO chunks VALUES ({','.join('?' * (len(CHUNK_COLUMNS) + 2))})", chunk_rows)
+        conn.executemany("INSERT INTO files VALUES (?,?,?,?,?)", plan.files)
+    if len(reused):
+        conn.execute("DETACH DATABASE old")
+    conn.close()
+    return len(vectors)
 
 
 def _smoke_test(gen: Path, index_dir: Path, manifest: dict[str, Any]) -> None:
@@ -186,21 +298,3 @@ def _smoke_test(gen: Path, index_dir: Path, manifest: dict[str, Any]) -> None:
     OnnxEncoder(index_dir / manifest["onnx"], index_dir / manifest["tokenizer"]).encode(["smoke test"])
 
 
-def _write_meta(gen: Path, articles: list[Article], art_hashes: list[str], chunks: list[Chunk],
-                owners: list[int], hashes: list[str]) -> None:
-    conn = store.connect(gen, readonly=False)
-    with conn:
-        conn.executemany(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(i, a.id, a.path, a.title, a.type, a.status, json.dumps(a.services), json.dumps(a.tags),
-              a.severity, a.created, a.updated, a.owner, a.root_cause, a.resolution,
-              json.dumps(a.signatures), json.dumps(a.related),
-              json.dumps(a.meta, default=str, ensure_ascii=False), a.body, art_hashes[i])
-             for i, a in enumerate(articles)],
-        )
-        conn.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)",
-            [(i, owners[i], c.heading, c.kind, c.start, c.end, c.text, hashes[i])
-             for i, c in enumerate(chunks)],
-        )
-    conn.close()

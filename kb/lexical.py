@@ -27,35 +27,42 @@ class Lexical:
         self.vocab = {t: i for i, t in enumerate(vocab)}
         self.idf = idf
         self.n_docs = matrix.shape[1]
+        self.counts: sparse.csr_matrix | None = None  # articles x terms, kept for the next build
         self.max_idf = math.log(1 + (self.n_docs + 0.5) / 0.5)
 
     @classmethod
     def build(cls, docs: list[list[str]]) -> Lexical:
         """Index tokenized documents (one token list per article)."""
-        counts = [Counter(d) for d in docs]
-        vocab = sorted({t for c in counts for t in c})
-        index = {t: i for i, t in enumerate(vocab)}
-        n = len(docs)
-        lengths = np.array([len(d) for d in docs], dtype=np.float32)
+        counts, vocab = count_matrix([Counter(d) for d in docs], [])
+        return cls.from_counts(counts, vocab)
+
+    @classmethod
+    def from_counts(cls, counts: sparse.csr_matrix, vocab: list[str]) -> Lexical:
+        """BM25 weights from an articles x terms matrix of term counts; unused terms dropped."""
+        counts = counts.tocsr()
+        df = np.diff(counts.tocsc().indptr)
+        used = np.flatnonzero(df)
+        if len(used) < len(vocab):
+            counts = counts[:, used]
+            vocab = [vocab[i] for i in used]
+            df = df[used]
+        n = counts.shape[0]
+        lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
         avg = float(lengths.mean()) if n else 1.0
-        rows, cols, tfs = [], [], []
-        for j, c in enumerate(counts):
-            for t, tf in c.items():
-                rows.append(index[t])
-                cols.append(j)
-                tfs.append(tf)
-        r = np.array(rows, dtype=np.int64)
-        c_ = np.array(cols, dtype=np.int64)
-        tf = np.array(tfs, dtype=np.float32)
-        df = np.bincount(r, minlength=len(vocab)).astype(np.float32)
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        norm = K1 * (1 - B + B * lengths[c_] / max(avg, 1e-9))
-        weights = idf[r] * tf * (K1 + 1) / (tf + norm)
-        matrix = sparse.csr_matrix((weights, (r, c_)), shape=(len(vocab), n), dtype=np.float32)
-        return cls(matrix, vocab, idf)
+        coo = counts.tocoo()
+        tf = coo.data.astype(np.float32)
+        norm = K1 * (1 - B + B * lengths[coo.row] / max(avg, 1e-9))
+        weights = idf[coo.col] * tf * (K1 + 1) / (tf + norm)
+        matrix = sparse.csr_matrix((weights, (coo.col, coo.row)), shape=(len(vocab), n), dtype=np.float32)
+        lex = cls(matrix, vocab, idf)
+        lex.counts = counts
+        return lex
 
     def save(self, folder: Path) -> None:
         sparse.save_npz(folder / "lexical.npz", self.matrix, compressed=False)
+        if self.counts is not None:
+            sparse.save_npz(folder / "counts.npz", self.counts, compressed=False)
         vocab = sorted(self.vocab, key=self.vocab.__getitem__)
         (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         np.save(folder / "idf.npy", self.idf)
@@ -92,3 +99,24 @@ class Lexical:
             if i is not None and self.matrix[i, doc] > 0:
                 matched += w
         return matched / total if total else 0.0
+
+
+def count_matrix(counters: list[Counter[str]], vocab: list[str]) -> tuple[sparse.csr_matrix, list[str]]:
+    """Rows of term counts over `vocab`, which grows by the new terms (returned)."""
+    index = {t: i for i, t in enumerate(vocab)}
+    vocab = list(vocab)
+    indptr = [0]
+    cols: list[int] = []
+    data: list[int] = []
+    for c in counters:
+        for t, n in c.items():
+            j = index.get(t)
+            if j is None:
+                j = index[t] = len(vocab)
+                vocab.append(t)
+            cols.append(j)
+            data.append(n)
+        indptr.append(len(cols))
+    m = sparse.csr_matrix((np.array(data, dtype=np.int32), np.array(cols, dtype=np.int64), np.array(indptr)),
+                          shape=(len(counters), len(vocab)))
+    return m, vocab

@@ -25,7 +25,7 @@ from typing import Any
 
 from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2
 
@@ -41,6 +41,9 @@ CREATE TABLE chunks (
     start INTEGER, end INTEGER, text TEXT, hash TEXT
 );
 CREATE INDEX chunks_article ON chunks(article);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, article INTEGER, problem TEXT
+);
 """
 
 

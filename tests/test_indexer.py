@@ -1,0 +1,82 @@
+"""Incremental builds: a reindex costs what changed and ends where a full build would."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from kb import store
+from kb.config import Settings
+from kb.core import KnowledgeBase
+from kb.indexer import build
+
+from .conftest import FIXTURE_KB
+
+
+def _build(articles, index, **kw):
+    return build(Settings(articles=articles, index=index), log=lambda m: None, progress=False, **kw)
+
+
+def _snapshot(index):
+    """Everything a search depends on, keyed by article id."""
+    idx = KnowledgeBase(Settings(index=index)).index()
+    chunks = {}
+    for r in idx.conn.execute("SELECT a.id, c.text, c.idx FROM chunks c JOIN articles a ON a.idx = c.article"):
+        chunks.setdefault(r[0], []).append((r[1], idx.dense.reconstruct(int(r[2]))))
+    scores, _ = idx.lexical.scores(["disk", "certificate", "ora-00942", "redis", "kafka"])
+    lexical = {idx.ids[i]: float(s) for i, s in enumerate(scores)}
+    return chunks, lexical
+
+
+def test_nothing_changed_is_a_no_op(tmp_path, index_copy):
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    first = _build(articles, index_copy)
+    again = _build(articles, index_copy)
+    assert again.generation == first.generation == store.current_name(index_copy)
+    assert (again.stats.changed, again.stats.unchanged, again.stats.deleted) == (0, 17, 0)
+
+
+def test_edit_delete_rename_cost_what_changed_and_match_a_full_build(tmp_path, index_copy):
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    _build(articles, index_copy)
+    disk = articles / "runbooks" / "disk-full.md"
+    disk.write_text(disk.read_text() + "\n## Also\n\nCheck for deleted-but-open files with `lsof +L1`.\n")
+    (articles / "known-issues" / "kafka-commit-failed.md").unlink()
+    (articles / "runbooks" / "tls-cert-expired.md").rename(articles / "runbooks" / "tls-expired.md")
+    result = _build(articles, index_copy)
+    s = result.stats
+    assert (s.changed, s.deleted, s.unchanged) == (2, 2, 14)  # disk edited, tls renamed (new id); kafka + old tls gone
+    assert s.embedded <= 2  # the new section (and the summary chunk it may not even change)
+    incremental = _snapshot(index_copy)
+    full_index = tmp_path / "full"
+    shutil.copytree(index_copy, full_index)
+    full = _build(articles, full_index, full=True)
+    assert full.stats.embedded == full.stats.chunks
+    complete = _snapshot(full_index)
+    assert set(incremental[0]) == set(complete[0])
+    assert "known-issues/kafka-commit-failed" not in incremental[0]
+    assert "runbooks/tls-expired" in incremental[0]
+    for art, chunks in complete[0].items():
+        assert [t for t, _ in incremental[0][art]] == [t for t, _ in chunks]
+        for (_, a), (_, b) in zip(incremental[0][art], chunks, strict=True):
+            assert float(np.dot(a, b)) > 0.9999
+    for art, score in complete[1].items():
+        assert abs(incremental[1][art] - score) < 1e-4
+
+
+def test_a_broken_file_stays_reported_until_fixed(tmp_path, index_copy):
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    bad = articles / "kb" / "broken.md"
+    bad.write_text("---\ntitle: [unclosed\n---\nbody\n")
+    first = _build(articles, index_copy)
+    assert any("broken.md:2: invalid YAML" in p for p in first.problems)
+    again = _build(articles, index_copy)
+    assert again.problems == first.problems
+    bad.write_text("---\ntitle: Fixed now\n---\n## Body\n\nSegmentation fault in the frobnicator.\n")
+    fixed = _build(articles, index_copy)
+    assert fixed.problems == [] and fixed.stats.changed == 1
+    assert KnowledgeBase(Settings(index=index_copy)).search("frobnicator segfault", k=1).results[0].id == "kb/broken"
