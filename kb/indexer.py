@@ -166,14 +166,15 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
             for p in plan.problems:
                 log(f"warning: {p}")
             old_hashes = prev.hashes()
-            new_ids = {r.id for r in plan.new}
+            old_ids = prev.ids()
+            kept = {r.id for r in plan.new} | {old_ids[i] for i in plan.reused}
             unchanged = len(plan.reused) + sum(old_hashes.get(r.id) == r.hash for r in plan.new)
-            kept_ids = set(prev.ids()[i] for i in plan.reused) if plan.reused else set()
-            deleted = sum(i not in new_ids and i not in kept_ids for i in old_hashes)
-            if prev.gen is not None and prev.reusable and not plan.new and not deleted \
+            deleted = sum(i not in kept for i in old_hashes)
+            if prev.gen is not None and prev.reusable and unchanged == len(kept) and not deleted \
                     and {f[0] for f in plan.files} == set(prev.files):
                 stats = store.Stats(articles=len(plan.reused), changed=0, unchanged=len(plan.reused), deleted=0,
-                                    skipped=len(plan.problems), chunks=0, embedded=0, reused=0,
+                                    skipped=len(plan.problems), chunks=prev.manifest["counts"]["chunks"],
+                                    embedded=0, reused=prev.manifest["counts"]["chunks"],
                                     seconds=round(time.perf_counter() - started, 3))
                 return BuildResult(prev.gen.name, stats, plan.problems)
             embedded = _embed(plan, prev, identity, progress)

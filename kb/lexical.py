@@ -81,24 +81,23 @@ class Lexical:
         out = np.asarray(self.matrix[ids].sum(axis=0)).ravel()
         return out, float(self.idf[ids].sum())
 
-    def contains(self, term: str, doc: int) -> bool:
-        """Whether article `doc` holds the term."""
-        i = self.vocab.get(term)
-        return i is not None and self.matrix[i, doc] > 0
+    def presence(self, terms: list[str], docs: np.ndarray) -> np.ndarray:
+        """Boolean (len(terms) x len(docs)): which of the articles `docs` hold each term."""
+        out = np.zeros((len(terms), len(docs)), dtype=bool)
+        rows = [(k, self.vocab[t]) for k, t in enumerate(terms) if t in self.vocab]
+        if rows and len(docs):
+            sub = self.matrix[[i for _, i in rows]][:, docs].toarray() > 0
+            out[[k for k, _ in rows]] = sub
+        return out
 
-    def coverage(self, terms: list[str], doc: int) -> float:
-        """IDF-weighted share of the query's distinct terms that occur in article `doc`."""
+    def coverage(self, terms: list[str], docs: np.ndarray) -> np.ndarray:
+        """IDF-weighted share of the query's distinct terms that occur in each of `docs`."""
         uniq = list(dict.fromkeys(terms))
         if not uniq:
-            return 0.0
-        total = matched = 0.0
-        for t in uniq:
-            i = self.vocab.get(t)
-            w = self.max_idf if i is None else float(self.idf[i])
-            total += w
-            if i is not None and self.matrix[i, doc] > 0:
-                matched += w
-        return matched / total if total else 0.0
+            return np.zeros(len(docs), dtype=np.float32)
+        weights = np.array([self.idf[self.vocab[t]] if t in self.vocab else self.max_idf for t in uniq],
+                           dtype=np.float32)
+        return (weights @ self.presence(uniq, docs)) / float(weights.sum())
 
 
 def count_matrix(counters: list[Counter[str]], vocab: list[str]) -> tuple[sparse.csr_matrix, list[str]]:

@@ -92,6 +92,7 @@ class Previous:
         self.gen: Path | None = None
         self.reusable = False
         self.built_ns = 0
+        self.manifest: dict[str, Any] = {}
         try:
             gen = store.current_path(index_dir)
             manifest = store.read_manifest(gen)
@@ -100,6 +101,7 @@ class Previous:
         except Exception:  # noqa: BLE001 - an unusable old index only means a full build
             return
         self.gen = gen
+        self.manifest = manifest
         try:
             store.check_compatible(gen, manifest, expect)
             self.files = {r[0]: (r[1], r[2], r[3], r[4]) for r in

@@ -229,23 +229,26 @@ class Index:
         top_lex = [int(i) for i in np.argpartition(-lex, n_lex - 1)[:n_lex] if lex[i] > 0] if n_lex else []
         sig = self.signatures.matches(raw, allowed)
         floor = min((s for s, _ in best.values()), default=0.0)
+        arts = np.array(sorted(set(best) | set(top_lex) | set(sig)), dtype=np.int64)
+        cover = self.lexical.coverage(norm.terms, arts)
         out = []
-        for a in set(best) | set(top_lex) | set(sig):
+        for a, cov in zip(arts.tolist(), cover.tolist(), strict=True):
             d, ci = best.get(a, (floor, -1))
             out.append(Candidate(
                 article=a, dense=d, chunk=ci, lexical=float(lex[a]),
                 lexical_rel=float(lex[a] / lex_max) if lex_max > 0 else 0.0,
-                coverage=self.lexical.coverage(norm.terms, a) if lex[a] > 0 else 0.0,
-                signature=sig.get(a),
+                coverage=cov if lex[a] > 0 else 0.0, signature=sig.get(a),
             ))
         # Second stage: the phrase and identifier features for the best first-stage candidates.
         out.sort(key=lambda c: (-base_score(c), c.article))
+        top = out[:RERANK]
         qhash = phrase_hashes(norm.dense)
         idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
-        for c in out[:RERANK]:
+        has = self.lexical.presence(idents, np.array([c.article for c in top], dtype=np.int64)).mean(axis=0) \
+            if idents else np.zeros(len(top))
+        for c, share in zip(top, has.tolist(), strict=True):
             c.phrase = self.phrases.overlap(qhash, c.article)
-            if idents:
-                c.ident = sum(self.lexical.contains(t, c.article) for t in idents) / len(idents)
+            c.ident = share
         return out
 
     # -- results --------------------------------------------------------------------------

@@ -28,8 +28,11 @@ def test_unknown_terms_score_nothing_and_coverage_counts_them():
     scores, _ = lex.scores(["nonexistentterm"])
     assert not scores.any()
     q = lexical_terms("maxmemory quantumflux")
-    assert 0 < lex.coverage(q, 2) < 1
-    assert lex.coverage(lexical_terms("maxmemory"), 2) == 1.0
+    docs = np.array([2, 0])
+    partial = lex.coverage(q, docs)
+    assert 0 < partial[0] < 1 and partial[1] == 0
+    assert lex.coverage(lexical_terms("maxmemory"), docs).tolist() == [1.0, 0.0]
+    assert lex.presence(["maxmemory", "nope"], docs).tolist() == [[True, False], [False, False]]
 
 
 def test_save_and_load_round_trip(tmp_path):

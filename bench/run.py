@@ -1,0 +1,277 @@
+"""`make bench`: build, reindex, query and load figures for synthetic KBs of several sizes.
+
+Sizes come from BENCH_SIZES (default "1000,10000"). Up to 10k articles the index is built with
+the real model; embedding is the cost (about 13 chunks/s on this 2-core machine), so a 100k
+KB would take hours to embed: for sizes in BENCH_STANDIN_SIZES (default "100000") the bench
+builds the index with the real indexer but a stand-in encoder (hash-seeded unit vectors),
+which exercises every serving path at that size; queries still use the real ONNX model.
+Everything is printed and written to bench/out/bench.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+SHORT = "FATAL: remaining connection slots are reserved for non-replication superuser connections"
+TRACE = ("2026-03-10T04:12:55.120Z ERROR 1 --- [http-nio-8080-exec-4] c.t.p.PaymentService : charge failed\n"
+         "org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection\n"
+         + "".join(f"\tat com.tidewater.payments.service.PaymentService.charge{i}(PaymentService.java:{100 + i})\n"
+                   for i in range(24))
+         + "Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
+           "request timed out after 30000ms.\n\t... 31 more\n")[:2048]
+
+
+def sh(*args: str, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(list(args), check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def generate(n: int) -> Path:
+    kb = OUT / f"kb-{n}"
+    if not (kb / ".complete").exists():
+        shutil.rmtree(kb, ignore_errors=True)
+        subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "generate.py"), str(kb), str(n)], check=True)
+        (kb / ".complete").write_text("")
+    return kb
+
+
+def standin_build(articles: Path, index: Path) -> None:
+    """Build with the real indexer and a stand-in encoder (see the module docstring)."""
+    import numpy as np
+
+    import kb.indexer as indexer
+    from kb.config import Settings
+
+    class StandIn:
+        def __init__(self, *a: object) -> None:
+            pass
+
+        def encode(self, texts: list[str], **kw: object) -> np.ndarray:
+            out = np.empty((len(texts), 384), dtype=np.float32)
+            for i, t in enumerate(texts):
+                v = np.random.default_rng(abs(hash(t)) % (2**32)).standard_normal(384).astype(np.float32)
+                out[i] = v / np.linalg.norm(v)
+            return out
+
+    indexer.TorchEncoder = StandIn  # type: ignore[misc,assignment]
+    indexer.build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
+
+
+def raw_encode_rate(index: Path, sample: int = 1500) -> float:
+    """Chunks/s of the bare model on a sample of the index's own chunk texts."""
+    import sqlite3
+
+    from kb import store
+    from kb.embedding import TorchEncoder, model_dir
+    from kb.normalize import normalize_document
+
+    conn = sqlite3.connect(store.current_path(index) / "meta.sqlite")
+    texts = [normalize_document(r[0]) for r in conn.execute("SELECT text FROM chunks")]
+    random.Random(3).shuffle(texts)
+    texts = texts[:sample]
+    enc = TorchEncoder(model_dir())
+    enc.encode(texts[:64], progress=False)
+    started = time.perf_counter()
+    enc.encode(texts, progress=False)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(base: str, query: str) -> float:
+    body = json.dumps({"query": query, "k": 10}).encode()
+    req = urllib.request.Request(base + "/api/v1/search", data=body, headers={"Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=60) as r:
+        r.read()
+    return (time.perf_counter() - started) * 1000
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def short_queries(n: int = 400) -> list[str]:
+    """Distinct short pastes (distinct after normalization too), so no cache flatters the load."""
+    rng = random.Random(5)
+    services = ["orders", "billing", "ledger", "search", "auth", "cart", "media", "geo", "pricing", "fraud"]
+    errors = ["connection refused", "remaining connection slots are reserved", "certificate has expired",
+              "OOM command not allowed", "upstream timed out", "CommitFailedException", "DEADLINE_EXCEEDED",
+              "No space left on device", "too many clients already", "read ECONNRESET", "CrashLoopBackOff",
+              "token used before issued", "password authentication failed", "429 Too Many Requests"]
+    words = ["while", "during", "after", "on", "from", "calling", "reading", "writing", "syncing", "polling"]
+    out = set()
+    while len(out) < n:
+        out.add(f"{rng.choice(services)}-api {rng.choice(words)} {rng.choice(services)}: {rng.choice(errors)} "
+                f"{rng.choice(words)} {rng.choice(services)} {rng.choice(errors).lower()}")
+    return sorted(out)
+
+
+def load(base: str, seconds: float, queries: list[str], clients: int = 16) -> tuple[float, int, int]:
+    """Requests/s, successes and failures with `clients` concurrent clients for `seconds`."""
+    ok = [0]
+    bad: list[str] = []
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        n = i * 7919
+        while time.monotonic() < stop:
+            try:
+                post(base, queries[n % len(queries)])
+                with lock:
+                    ok[0] += 1
+            except Exception as e:  # noqa: BLE001 - counted
+                with lock:
+                    bad.append(repr(e))
+            n += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ok[0] / (time.perf_counter() - started), ok[0], len(bad)
+
+
+def serve_figures(articles: Path, index: Path, reindex_during_load: bool) -> dict[str, object]:
+    from kb.config import Settings
+    from kb.core import KnowledgeBase
+
+    port = free_port()
+    env = {**os.environ, "KB_RELOAD_INTERVAL": "1", "KB_DATA": str(OUT / "var")}
+    proc = subprocess.Popen([str(BIN / "kb"), "--articles", str(articles), "--index", str(index), "serve",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=1)
+                break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.2)
+        for _ in range(20):
+            post(base, SHORT)
+        short = [post(base, SHORT) for _ in range(300)]
+        trace = [post(base, TRACE) for _ in range(150)]
+        enc = KnowledgeBase(Settings(index=index)).index().encoder
+        enc.encode([SHORT])
+        raw_short, raw_trace = [], []
+        for _ in range(100):
+            t = time.perf_counter()
+            enc.encode([SHORT])
+            raw_short.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            enc.encode([TRACE])
+            raw_trace.append((time.perf_counter() - t) * 1000)
+        queries = short_queries()
+        rps, ok, failed = load(base, 15, queries)
+        rss = int(next(ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                       if ln.startswith("VmRSS")).split()[1]) / 1024
+        figures: dict[str, object] = {
+            "api_short_p50_ms": statistics.median(short), "api_short_p99_ms": pct(short, 0.99),
+            "api_trace_p50_ms": statistics.median(trace), "api_trace_p99_ms": pct(trace, 0.99),
+            "raw_encode_short_ms": statistics.median(raw_short), "raw_encode_trace_ms": statistics.median(raw_trace),
+            "rps_16_clients_short_distinct": rps, "load_ok": ok, "load_failed": failed, "server_rss_mb": rss,
+        }
+        if reindex_during_load:
+            target = next(articles.glob("kb/*.md"))
+            result: dict[str, object] = {}
+
+            def reindex() -> None:
+                time.sleep(2)
+                target.write_text(target.read_text() + "\n\nEdited during a load run.\n")
+                result["seconds"] = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index))
+
+            t = threading.Thread(target=reindex)
+            t.start()
+            _, ok2, failed2 = load(base, 25, queries)
+            t.join()
+            figures.update(reindex_during_load_ok=ok2, reindex_during_load_failed=failed2,
+                           reindex_during_load_s=result.get("seconds"))
+        return figures
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def bench_size(n: int, standin: bool) -> dict[str, object]:
+    articles = generate(n)
+    index = OUT / f"index-{n}"
+    shutil.rmtree(index, ignore_errors=True)
+    fig: dict[str, object] = {"articles": n, "standin_encoder": standin}
+    if standin:
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "python"), __file__, "--standin-build", str(articles), str(index)], check=True)
+        fig["standin_build_s"] = time.perf_counter() - started
+    else:
+        fig["full_build_s"] = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index))
+    manifest = json.loads(next(index.glob("gen-*/manifest.json")).read_text())
+    chunks = manifest["counts"]["chunks"]
+    fig.update(chunks=chunks, faiss=manifest["faiss"])
+    if not standin:
+        rate = raw_encode_rate(index)
+        fig.update(build_chunks_per_s=chunks / float(fig["full_build_s"]), raw_encode_chunks_per_s=rate,
+                   build_over_raw_encode=float(fig["full_build_s"]) / (chunks / rate))
+    fig["noop_reindex_s"] = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index))
+    one = next(articles.glob("runbooks/*.md"))
+    one.write_text(one.read_text() + "\n\n## Note\n\nOne more line of diagnosis.\n")
+    fig["one_changed_reindex_s"] = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index),
+                                      env={"KB_BENCH": "1"})
+    fig.update(serve_figures(articles, index, reindex_during_load=not standin))
+    return fig
+
+
+def cold_search() -> dict[str, float]:
+    demo_index = OUT / "index-demo"
+    sh(str(BIN / "kb"), "index", "--articles", str(ROOT / "articles"), "--index", str(demo_index))
+    times = [sh(str(BIN / "kb"), "--index", str(demo_index), "search", SHORT) for _ in range(7)]
+    return {"cold_kb_search_median_s": statistics.median(times), "cold_kb_search_max_s": max(times)}
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--standin-build"]:
+        standin_build(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",") if s]
+    standin = {int(s) for s in os.environ.get("BENCH_STANDIN_SIZES", "100000").split(",") if s}
+    memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, {memory} GiB",
+                                  "cold": cold_search(), "sizes": {}}
+    print(json.dumps(results["cold"]), flush=True)
+    for n in sizes:
+        fig = bench_size(n, n in standin)
+        results["sizes"][str(n)] = fig  # type: ignore[index]
+        print(json.dumps(fig, default=str), flush=True)
+        (OUT / "bench.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"wrote {OUT / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
