@@ -139,7 +139,13 @@ def section_text(body: str, names: tuple[str, ...], limit: int = 600) -> str | N
             paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
             paras = [p for p in paras if not p.startswith(("```", "|", "<!--"))]
             if paras:
-                para = re.sub(r"\s+", " ", paras[0])
+                text = paras[0]
+                # "In order of preference:" introduces the list that holds the actual answer.
+                for more in paras[1:]:
+                    if not text.rstrip().endswith(":") or len(text) > limit:
+                        break
+                    text += "\n" + more
+                para = re.sub(r"\s+", " ", re.sub(r"(?m)^\s*(?:[-*+]|\d+\.)\s+", "", text)).strip()
                 return para if len(para) <= limit else para[: limit - 1].rstrip() + "…"
     return None
 

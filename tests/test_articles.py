@@ -108,3 +108,8 @@ def test_readmes_and_hidden_folders_are_not_articles(tmp_path):
 def test_missing_articles_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ArticleError, match="articles folder not found"):
         load_articles(tmp_path / "nope")
+
+
+def test_a_summary_that_introduces_a_list_takes_the_list():
+    body = "## Mitigation\n\nIn order of preference:\n\n- Kill idle sessions.\n- Add PgBouncer.\n\n## Escalation\n\nDBA.\n"
+    assert section_text(body, ("mitigation",)) == "In order of preference: Kill idle sessions. Add PgBouncer."
