@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kb.core import KnowledgeBase  # noqa: E402
 from kb.config import Settings  # noqa: E402
+from kb.core import KnowledgeBase  # noqa: E402
 from kb.evaluate import load_queries  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -51,7 +51,9 @@ def main() -> None:
     print("strong threshold: pooled precision / per-suite precision / pooled share")
     for t in [0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]:
         sel = [c for sc, c in allp if sc >= t]
-        per = " ".join(f"{s[:8]}={sum(c for sc, c in points[s] if sc >= t) / max(1, sum(sc >= t for sc, _ in points[s])):.2f}" for s in SUITES)
+        per = " ".join(
+            f"{s[:8]}={sum(c for sc, c in points[s] if sc >= t) / max(1, sum(sc >= t for sc, _ in points[s])):.2f}"
+            for s in SUITES)
         print(f"  {t:.2f}: {sum(sel) / max(1, len(sel)):.3f}  {per}  share={len(sel) / len(allp):.2f}")
     print("none threshold: right answers hidden (pooled, worst suite) / foreign queries caught (mean)")
     for t in [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]:

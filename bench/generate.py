@@ -36,7 +36,7 @@ def sections(body: str) -> list[tuple[str, str]]:
         end = heads[i + 1].start() if i + 1 < len(heads) else len(body)
         text = body[m.end():end].strip()
         if 80 < len(text):
-            out.append((m.group(1).strip(), text[:1500]))
+            out.append((m.group(1).strip(), text[:600]))
     return out
 
 
@@ -73,7 +73,7 @@ def main() -> None:
         service = rng.choice(SERVICES)
         err = vary(rng.choice(errors), rng, service)
         title = f"{vary(rng.choice(titles[kind]), rng, service)} ({service} #{i})"
-        chosen = rng.sample(pool[kind], k=min(len(pool[kind]), rng.randint(2, 3)))
+        chosen = rng.sample(pool[kind], k=min(len(pool[kind]), 2))
         body = [f"## Error\n\n```\n{err}\n```\n"] + [f"## {h}\n\n{vary(s, rng, service)}\n" for h, s in chosen]
         fm = [f"title: {json.dumps(title)}", f"type: {kind}", f"services: [{service}]", f"tags: [synthetic, {kind}]",
               f"updated: 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"]

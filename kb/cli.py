@@ -199,6 +199,12 @@ def eval_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, qu
         Path(as_json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+from kb.cli_authoring import check_cmd, new_cmd  # noqa: E402
+
+cli.add_command(new_cmd)
+cli.add_command(check_cmd)
+
+
 def main() -> None:
     cli(prog_name="kb")
 

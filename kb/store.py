@@ -25,7 +25,9 @@ from typing import Any
 
 from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
 
-FORMAT_VERSION = 3
+# Bump when the stored layout or what is derived from an article changes (titles, summaries,
+# terms): a build then re-parses every file, while chunk vectors are still reused by hash.
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2
 
