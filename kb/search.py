@@ -254,7 +254,9 @@ class Index:
     # -- results --------------------------------------------------------------------------
 
     def _result(self, c: Candidate, norm: Normalized, explain: bool) -> Result:
-        row = self.conn.execute("SELECT * FROM articles WHERE idx = ?", (c.article,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
+            "WHERE idx = ?", (c.article,)).fetchone()
         chunk = self._best_chunk(c, norm)
         snippet, section, marks = _snippet(chunk, norm.terms)
         return Result(
