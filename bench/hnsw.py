@@ -23,16 +23,14 @@ sys.path.insert(0, str(ROOT))
 
 from kb.config import Settings  # noqa: E402
 from kb.core import KnowledgeBase  # noqa: E402
+from kb.indexer import dense_index  # noqa: E402
 from kb.normalize import normalize_query  # noqa: E402
-
-M, EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
 
 
 def hnsw(vectors: np.ndarray) -> faiss.Index:
-    index = faiss.IndexHNSWFlat(vectors.shape[1], M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = EF_CONSTRUCTION
+    """The approximate index exactly as `kb index` builds it."""
+    index = dense_index("hnsw")
     index.add(vectors)
-    index.hnsw.efSearch = EF_SEARCH
     return index
 
 

@@ -80,3 +80,16 @@ def test_a_broken_file_stays_reported_until_fixed(tmp_path, index_copy):
     fixed = _build(articles, index_copy)
     assert fixed.problems == [] and fixed.stats.changed == 1
     assert KnowledgeBase(Settings(index=index_copy)).search("frobnicator segfault", k=1).results[0].id == "kb/broken"
+
+
+def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
+    from dataclasses import replace
+
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    settings = replace(Settings(articles=articles, index=index_copy), faiss="hnsw")
+    build(settings, full=False, log=lambda m: None, progress=False)
+    idx = KnowledgeBase(Settings(index=index_copy)).index()
+    assert idx.manifest["faiss"] == "hnsw" and type(idx.dense).__name__ == "IndexHNSWSQ"
+    assert idx.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
+    assert idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
