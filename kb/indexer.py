@@ -174,7 +174,7 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
             if prev.gen is not None and prev.reusable and unchanged == len(kept) and not deleted \
                     and {f[0] for f in plan.files} == set(prev.files) \
                     and prev.manifest.get("faiss") == _faiss_kind(prev.manifest["counts"]["chunks"], settings):
-                stats = store.Stats(articles=len(plan.reused), changed=0, unchanged=len(plan.reused), deleted=0,
+                stats = store.Stats(articles=len(kept), changed=0, unchanged=unchanged, deleted=0,
                                     skipped=len(plan.problems), chunks=prev.manifest["counts"]["chunks"],
                                     embedded=0, reused=prev.manifest["counts"]["chunks"],
                                     seconds=round(time.perf_counter() - started, 3))
