@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 # Weights and thresholds, tuned on the dev queries of the shared suites with
 # bench/tune_fusion.py; README "Retrieval quality" has the table.
 W_DENSE = 0.6
@@ -45,13 +47,15 @@ class Candidate:
                 "signature": self.signature, "score": round(self.score, 4)}
 
 
-def _dense01(cos: float) -> float:
-    return min(1.0, max(0.0, (cos - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR)))
+def base_scores(dense: np.ndarray, lexical_rel: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """The first-stage score of many candidates: dense and lexical evidence only."""
+    dense01 = np.clip((dense - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
+    return W_DENSE * dense01 + W_LEXICAL * lexical_rel * coverage
 
 
 def base_score(c: Candidate) -> float:
-    """The first-stage score: dense and lexical evidence only."""
-    return W_DENSE * _dense01(c.dense) + W_LEXICAL * c.lexical_rel * c.coverage
+    """The first-stage score of one candidate."""
+    return float(base_scores(np.float32(c.dense), np.float32(c.lexical_rel), np.float32(c.coverage)))
 
 
 def fuse(cands: list[Candidate]) -> list[Candidate]:

@@ -16,7 +16,15 @@ from kb import store
 from kb.config import MAX_K, MAX_QUERY_CHARS
 from kb.embedding import OnnxEncoder
 from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
-from kb.fusion import RERANK, Candidate, base_score, confidence_of, fuse, is_novel, match_of
+from kb.fusion import (
+    RERANK,
+    Candidate,
+    base_scores,
+    confidence_of,
+    fuse,
+    is_novel,
+    match_of,
+)
 from kb.lexical import Lexical
 from kb.normalize import Normalized, normalize_query
 from kb.phrases import Phrases, phrase_hashes
@@ -172,7 +180,7 @@ class Index:
         filters = filters or Filters()
         norm = normalize_query(query)
         allowed = self._allowed(filters)
-        cands = self._candidates(norm, query, allowed)
+        cands = self._candidates(norm, query, allowed, keep=max(k, RERANK) + 20)
         ranked = fuse(cands)
         results = [self._result(c, norm, explain) for c in ranked[:k]]
         top = ranked[0] if ranked else None
@@ -186,7 +194,8 @@ class Index:
              filters: Filters | None = None) -> tuple[list[str], dict[str, str] | None]:
         """Ids ranked by one channel ("fused", "lexical" or "dense"), and the top's labels."""
         norm = normalize_query(query)
-        cands = self._candidates(norm, query, self._allowed(filters or Filters()))
+        keep = max(k, RERANK) + 20 if channel == "fused" else None
+        cands = self._candidates(norm, query, self._allowed(filters or Filters()), keep=keep)
         if channel == "lexical":
             ranked = sorted((c for c in cands if c.lexical > 0), key=lambda c: (-c.lexical, c.article))
         elif channel == "dense":
@@ -213,7 +222,10 @@ class Index:
                 ok &= mask
         return ok
 
-    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray) -> list[Candidate]:
+    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray,
+                    keep: int | None = None) -> list[Candidate]:
+        """Every article either channel or a signature brings up, best first-stage score first;
+        with `keep`, only the best `keep` (and any signature match) are returned."""
         qv = self.encoder.encode([norm.dense])
         n = min(self.dense.ntotal, DENSE_CANDIDATES)
         sims, idxs = self.dense.search(qv, n)
@@ -232,17 +244,19 @@ class Index:
         sig = self.signatures.matches(raw, allowed)
         floor = min((s for s, _ in best.values()), default=0.0)
         arts = np.array(sorted(set(best) | set(top_lex) | set(sig)), dtype=np.int64)
-        cover = self.lexical.coverage(norm.terms, arts)
-        out = []
-        for a, cov in zip(arts.tolist(), cover.tolist(), strict=True):
-            d, ci = best.get(a, (floor, -1))
-            out.append(Candidate(
-                article=a, dense=d, chunk=ci, lexical=float(lex[a]),
-                lexical_rel=float(lex[a] / lex_max) if lex_max > 0 else 0.0,
-                coverage=cov if lex[a] > 0 else 0.0, signature=sig.get(a),
-            ))
+        dense = np.array([best.get(a, (floor, -1))[0] for a in arts.tolist()], dtype=np.float32)
+        lexv = lex[arts] if len(arts) else np.zeros(0)
+        rel = lexv / lex_max if lex_max > 0 else np.zeros(len(arts))
+        cover = np.where(lexv > 0, self.lexical.coverage(norm.terms, arts), 0.0)
+        base = base_scores(dense, rel, cover)
+        order = np.lexsort((arts, -base))
+        if keep is not None:  # only the best go on; the rest could not reach the top k
+            order = np.concatenate([order[:keep], [i for i in order[keep:] if int(arts[i]) in sig]]).astype(np.int64)
+        out = [Candidate(article=int(arts[i]), dense=float(dense[i]), chunk=best.get(int(arts[i]), (0.0, -1))[1],
+                         lexical=float(lexv[i]), lexical_rel=float(rel[i]), coverage=float(cover[i]),
+                         signature=sig.get(int(arts[i])))
+               for i in order.tolist()]
         # Second stage: the phrase and identifier features for the best first-stage candidates.
-        out.sort(key=lambda c: (-base_score(c), c.article))
         top = out[:RERANK]
         qhash = phrase_hashes(norm.dense)
         idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
