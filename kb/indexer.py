@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -248,6 +249,7 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
         old_vectors = np.zeros((0, DIM), dtype=np.float32)
     vectors = np.vstack([old_vectors] + [r.vectors for r in plan.new if r.vectors is not None])
     dense = dense_index(_faiss_kind(len(vectors), settings))
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building a graph does parallelize well
     dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(dense, str(gen / "dense.faiss"))
 

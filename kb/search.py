@@ -127,6 +127,9 @@ class Index:
     def __init__(self, index_dir: Path, gen: Path, expect: dict[str, Any]) -> None:
         import faiss
 
+        # One query is too small to share between threads: FAISS's OpenMP threads spin-wait for
+        # each other, and under concurrent requests that made a 43k-vector search 5x slower.
+        faiss.omp_set_num_threads(1)
         self.path = gen
         self.generation = gen.name
         self.manifest = store.read_manifest(gen)
