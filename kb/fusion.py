@@ -38,6 +38,7 @@ class Candidate:
     signature: str | None = None
     phrase: float = 0.0  # share of the query's tokens and bigrams found verbatim
     ident: float = 0.0  # share of the query's identifiers found in the article
+    base: float = 0.0  # first-stage score (base_scores), set when the candidate is made
     score: float = 0.0
 
     def explain(self) -> dict[str, Any]:
@@ -53,15 +54,10 @@ def base_scores(dense: np.ndarray, lexical_rel: np.ndarray, coverage: np.ndarray
     return W_DENSE * dense01 + W_LEXICAL * lexical_rel * coverage
 
 
-def base_score(c: Candidate) -> float:
-    """The first-stage score of one candidate."""
-    return float(base_scores(np.float32(c.dense), np.float32(c.lexical_rel), np.float32(c.coverage)))
-
-
 def fuse(cands: list[Candidate]) -> list[Candidate]:
     """Final 0..1 scores (after the phrase and identifier features are set), best first."""
     for c in cands:
-        raw = base_score(c) + W_PHRASE * c.phrase + W_IDENT * c.ident
+        raw = c.base + W_PHRASE * c.phrase + W_IDENT * c.ident
         c.score = raw / (W_DENSE + W_LEXICAL + W_PHRASE + W_IDENT)
         if c.signature:
             c.score = max(c.score, SIGNATURE_SCORE) + 0.01 * c.score

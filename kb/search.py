@@ -253,11 +253,16 @@ class Index:
         cover = np.where(lexv > 0, self.lexical.coverage(norm.terms, arts), 0.0)
         base = base_scores(dense, rel, cover)
         order = np.lexsort((arts, -base))
-        if keep is not None:  # only the best go on; the rest could not reach the top k
-            order = np.concatenate([order[:keep], [i for i in order[keep:] if int(arts[i]) in sig]]).astype(np.int64)
+        if keep is not None:  # the best, and the best signature matches, go on: the rest cannot reach the top
+            chosen = np.zeros(len(order), dtype=bool)
+            chosen[:keep] = True
+            if sig:
+                signed = np.flatnonzero(np.isin(arts[order], np.fromiter(sig, dtype=np.int64)))
+                chosen[signed[:keep]] = True
+            order = order[chosen]
         out = [Candidate(article=int(arts[i]), dense=float(dense[i]), chunk=best.get(int(arts[i]), (0.0, -1))[1],
                          lexical=float(lexv[i]), lexical_rel=float(rel[i]), coverage=float(cover[i]),
-                         signature=sig.get(int(arts[i])))
+                         signature=sig.get(int(arts[i])), base=float(base[i]))
                for i in order.tolist()]
         # Second stage: the phrase and identifier features for the best first-stage candidates.
         top = out[:RERANK]

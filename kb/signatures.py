@@ -5,17 +5,16 @@ query only tries the signatures whose key word it contains (plus the few that ha
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 _WORD = re.compile(r"[a-z0-9_]{4,}")
 _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word might be optional
 
 
-def _key(text: str) -> str | None:
-    """The longest word of text that is whole wherever text matches: not at either edge."""
-    words = [m.group(0) for m in _WORD.finditer(text) if m.start() > 0 and m.end() < len(text)]
-    return max(words, key=len) if words else None
+def _words(text: str) -> list[str]:
+    """Words of text that are whole wherever text matches: not at either edge."""
+    return [m.group(0) for m in _WORD.finditer(text) if m.start() > 0 and m.end() < len(text)]
 
 
 class SignatureMatcher:
@@ -24,6 +23,7 @@ class SignatureMatcher:
     def __init__(self, entries: list[tuple[int, dict[str, str]]]) -> None:
         self.keyed: dict[str, list[tuple[int, str, Any, str]]] = defaultdict(list)
         self.always: list[tuple[int, str, Any, str]] = []
+        prepared: list[tuple[tuple[int, str, Any, str], list[str]]] = []
         for article, sig in entries:
             if "regex" in sig:
                 try:
@@ -31,15 +31,19 @@ class SignatureMatcher:
                 except re.error:
                     continue  # `kb check` reports it; search ignores it
                 safe = not _UNSAFE_REGEX.search(sig["regex"])
-                key = _key(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else None
-                entry = (article, "regex", rx, sig["regex"])
+                words = _words(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else []
+                prepared.append(((article, "regex", rx, sig["regex"]), words))
             else:
                 text = " ".join(sig["text"].split()).lower()
-                if len(text) < 4:
-                    continue
-                key = _key(text)
-                entry = (article, "text", text, sig["text"])
-            (self.keyed[key] if key else self.always).append(entry)
+                if len(text) >= 4:
+                    prepared.append(((article, "text", text, sig["text"]), _words(text)))
+        # Key each signature by its rarest word, so a query tries few signatures per word.
+        counts = Counter(w for _, words in prepared for w in set(words))
+        for entry, words in prepared:
+            if words:
+                self.keyed[min(words, key=lambda w: (counts[w], -len(w)))].append(entry)
+            else:
+                self.always.append(entry)
 
     def __len__(self) -> int:
         return len(self.always) + sum(len(v) for v in self.keyed.values())
