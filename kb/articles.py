@@ -22,7 +22,7 @@ FOLDER_TYPES = {"postmortems": "postmortem", "runbooks": "runbook", "known-issue
 SKIP_NAMES = {"readme.md", "license-note.md", "contributing.md"}
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024 + 1024
 
-_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
+_H1 = re.compile(r"^#[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 
 
 class _TOMLHandler(BaseHandler):
@@ -188,6 +188,10 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
         raise ArticleError(where, f"invalid YAML frontmatter: {problem}", line=line, code="yaml") from None
     except tomllib.TOMLDecodeError as e:
         raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None
+    except ValueError as e:  # PyYAML builds dates itself: `created: 2025-13-45` raises here
+        err = ArticleError(where, f"invalid date in frontmatter: {e}", code="date")
+        err.detail = str(e)
+        raise err from None
     meta = post.metadata
     if not isinstance(meta, dict):
         raise ArticleError(where, "frontmatter is not a mapping of keys to values", code="yaml")

@@ -75,3 +75,4 @@ class ArticleError(KBError):
         self.path = str(path)
         self.line = line
         self.reason = reason
+        self.detail = reason

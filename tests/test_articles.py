@@ -113,3 +113,8 @@ def test_missing_articles_folder_is_a_clear_error(tmp_path):
 def test_a_summary_that_introduces_a_list_takes_the_list():
     body = "## Mitigation\n\nIn order of preference:\n\n- Kill idle sessions.\n- Add PgBouncer.\n\n## Escalation\n\nDBA.\n"
     assert section_text(body, ("mitigation",)) == "In order of preference: Kill idle sessions. Add PgBouncer."
+
+
+def test_an_impossible_date_is_a_clear_error_not_a_crash():
+    with pytest.raises(ArticleError, match="invalid date in frontmatter"):
+        parse_text("---\ntitle: x\ncreated: 2025-13-45\n---\nbody\n", "kb/x.md")
