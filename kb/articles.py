@@ -61,6 +61,10 @@ class Article:
             return [str(value)]
         return [str(v) for v in value if v is not None] if isinstance(value, list) else []
 
+    def meta_text(self, key: str) -> str | None:
+        """A frontmatter value as text (dates as YYYY-MM-DD), None when absent."""
+        return self._text(key)
+
     def _text(self, key: str) -> str | None:
         value = self.meta.get(key)
         return None if value is None else _as_text(value)

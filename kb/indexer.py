@@ -20,6 +20,7 @@ from kb.chunking import tokenizer_offsets
 from kb.config import Settings
 from kb.embedding import DIM, OnnxEncoder, TorchEncoder, export_onnx, model_identity
 from kb.errors import ArticleError, KBError
+from kb.gitinfo import last_commit_dates
 from kb.normalize import NORMALIZER_VERSION, normalize_document
 from kb.records import ARTICLE_COLUMNS, CHUNK_COLUMNS, Previous, Record, article_hash, new_record
 
@@ -101,6 +102,7 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
     old_ids = prev.ids() if prev.reusable else {}
     seen: dict[str, str] = {}
     offsets = None
+    committed: dict[str, str] | None = None
     new_files: list[tuple[str, int, int, int]] = []  # rel, size, mtime, index into plan.new
     for path in article_paths(root):
         rel = path.relative_to(root).as_posix()
@@ -132,8 +134,11 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
             continue
         seen[article.id] = rel
         offsets = offsets or _offsets(identity)
+        if committed is None and not article.meta_text("updated"):
+            committed = last_commit_dates(root)  # one `git log` for the folder, only when needed
         new_files.append((rel, st.st_size, st.st_mtime_ns, len(plan.new)))
-        plan.new.append(new_record(article, offsets, identity["sha256"]))  # type: ignore[arg-type]
+        plan.new.append(new_record(article, offsets, identity["sha256"],  # type: ignore[arg-type]
+                                   (committed or {}).get(rel)))
     # A reused article whose id a newly parsed file took earlier in path order loses: rare, and
     # resolved by re-reading that file next time.
     n = len(plan.reused)

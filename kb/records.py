@@ -67,13 +67,18 @@ def article_terms(article: Article) -> list[str]:
     return lexical_terms(normalize_document(text))
 
 
-def new_record(article: Article, offsets: TokenOffsets, model_sha: str) -> Record:
-    """A record for a parsed article (vectors are filled in by the builder)."""
+def new_record(article: Article, offsets: TokenOffsets, model_sha: str, committed: str | None = None) -> Record:
+    """A record for a parsed article (vectors are filled in by the builder).
+
+    `committed` is the date of the file's last git commit: the article's `updated` date when
+    its frontmatter has none.
+    """
     chunks = []
     for c in chunk_article(article, offsets):
         chunks.append((c.heading, c.kind, c.start, c.end, c.text, chunk_hash(model_sha, normalize_document(c.text))))
     row = (article.id, article.path, article.title, article.type, article.status, json.dumps(article.services),
-           json.dumps(article.tags), article.severity, article.created, article.updated, article.owner,
+           json.dumps(article.tags), article.severity, article.created,
+           article.meta_text("updated") or committed or article.created, article.owner,
            article.root_cause, article.resolution, json.dumps(article.signatures), json.dumps(article.related),
            json.dumps(article.meta, default=str, ensure_ascii=False), article.body, article_hash(article))
     return Record(row, chunks, Counter(article_terms(article)),

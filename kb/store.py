@@ -27,7 +27,7 @@ from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
 
 # Bump when the stored layout or what is derived from an article changes (titles, summaries,
 # terms): a build then re-parses every file, while chunk vectors are still reused by hash.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2
 

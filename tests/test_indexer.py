@@ -93,3 +93,24 @@ def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
     assert idx.manifest["faiss"] == "hnsw" and type(idx.dense).__name__ == "IndexHNSWSQ"
     assert idx.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
     assert idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
+
+
+def test_updated_falls_back_to_the_last_git_commit(tmp_path):
+    import subprocess
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "a.md").write_text("---\ntitle: Disk full on db-1\n---\n## Symptom\n\nNo space left on device\n")
+    (articles / "b.md").write_text("---\ntitle: Old note\nupdated: 2024-01-02\n---\n## Symptom\n\nSegfault\n")
+    git = ["git", "-C", str(articles), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run(["git", "init", "-q", str(articles)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "x", "--date", "2026-02-03T10:00:00"], check=True,
+                   env={**__import__("os").environ, "GIT_COMMITTER_DATE": "2026-02-03T10:00:00"})
+    index = tmp_path / "index"
+    _build(articles, index)
+    kb = KnowledgeBase(Settings(index=index))
+    assert kb.index().article("a")["updated"] == "2026-02-03"
+    assert kb.index().article("b")["updated"] == "2024-01-02"
+    assert kb.search("No space left on device", k=1).results[0].updated == "2026-02-03"
+    assert kb.index().manifest["git_commit"]
