@@ -33,6 +33,8 @@ def test_no_match_offers_write_this_up(client):
     assert "No good match" in html
     assert "Write this up" in html
     assert "kb new known-issue" in html and "--from-query -" in html
+    assert 'id="write-up-template"' in html and "type: known-issue" in html
+    assert "How do I bake sourdough bread at home?" in html.split('id="write-up-template"', 1)[1]
 
 
 def test_article_page_and_friendly_404(client):

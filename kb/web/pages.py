@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from kb.errors import KBError
 from kb.render import render_markdown
 from kb.search import Filters
+from kb.templates import TYPE_FOLDERS, load_template, render, slugify
 
 bp = Blueprint("pages", __name__)
 TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"),
@@ -79,7 +80,13 @@ def search() -> Any:
     observe_search(response.match)
     title = " ".join(q.split())[:70]
     command = f"kb new known-issue {shlex.quote(title)} --from-query -"
-    return render_template("search.html", q=q, filters=filters, r=response, write_up=command,
+    draft = None
+    if response.match == "none":  # the template `kb new ... --from-query` would write
+        today = dt.date.today()
+        art_id = f"{TYPE_FOLDERS['known-issue']}/{today.isoformat()}-{slugify(title)}"
+        articles = current_app.config["KB_SETTINGS"].articles
+        draft = render(load_template(articles, "known-issue"), "known-issue", title, art_id, today, query=q)
+    return render_template("search.html", q=q, filters=filters, r=response, write_up=command, draft=draft,
                            thanks=request.args.get("thanks"))
 
 
