@@ -3,8 +3,15 @@ model), the Flask app, its test client and a CLI runner."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,3 +88,33 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@contextlib.contextmanager
+def serve_process(articles: Path, index: Path, data: Path, **env: str):
+    """`kb serve` as a real process on a free port; yields its base URL once /readyz answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kb = Path(sys.executable).with_name("kb")
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "serve.log"  # a file, not a pipe: a full pipe would block the server
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(kb), "--articles", str(articles), "--index", str(index), "serve", "--port",
+                                 str(port)], env={**os.environ, "KB_DATA": str(data), **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=1)
+                break
+            except (urllib.error.URLError, ConnectionError) as e:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"kb serve did not become ready: {e}"
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

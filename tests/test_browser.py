@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,7 +13,7 @@ import pytest
 from kb.config import Settings
 from kb.indexer import build
 
-from .conftest import FIXTURE_KB, need
+from .conftest import FIXTURE_KB, need, serve_process
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -54,22 +49,8 @@ def site(tmp_path_factory, built_index):
     index = root / "index"
     shutil.copytree(built_index, index)
     build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)  # embeds one file
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "KB_DATA": str(root / "var"), "KB_ARTICLES": str(articles), "KB_INDEX": str(index)}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("kb")), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=1)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    yield base, root / "var" / "feedback.sqlite"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serve_process(articles, index, root / "var") as (base, _):
+        yield base, root / "var" / "feedback.sqlite"
 
 
 @pytest.fixture(scope="module")

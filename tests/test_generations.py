@@ -4,7 +4,6 @@ damaged files and indexes built with another model."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,8 +23,7 @@ from kb.config import Settings
 from kb.core import KnowledgeBase
 from kb.errors import IndexCorrupt, IndexIncompatible
 
-from .conftest import FIXTURE_KB
-from .test_serve import _free_port
+from .conftest import FIXTURE_KB, serve_process
 
 KB_BIN = str(Path(sys.executable).with_name("kb"))
 
@@ -94,18 +92,7 @@ def test_a_waiting_build_runs_after_the_first(kb_copy):
 
 def test_hot_reload_under_requests_drops_nothing(kb_copy, tmp_path):
     articles, index = kb_copy
-    port = _free_port()
-    env = {**os.environ, "KB_DATA": str(tmp_path / "var"), "KB_RELOAD_INTERVAL": "0.2"}
-    proc = subprocess.Popen([KB_BIN, "--articles", str(articles), "--index", str(index), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=1)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
+    with serve_process(articles, index, tmp_path / "var", KB_RELOAD_INTERVAL="0.2") as (base, _):
         gen_before = json.load(urllib.request.urlopen(base + "/readyz"))["generation"]
         failures: list[str] = []
         done = threading.Event()
@@ -145,9 +132,6 @@ def test_hot_reload_under_requests_drops_nothing(kb_copy, tmp_path):
         q = urllib.parse.quote("warp core breach detected")
         top = json.load(urllib.request.urlopen(f"{base}/api/v1/search?q={q}"))["results"][0]
         assert top["id"] == "kb/new-article"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _publish_damaged_copy(index: Path, damage) -> Path:

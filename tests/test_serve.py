@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURE_KB
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import FIXTURE_KB, serve_process
 
 
 @pytest.fixture
 def server(built_index, tmp_path):
-    port = _free_port()
-    kb = Path(sys.executable).with_name("kb")
-    env = {**os.environ, "KB_DATA": str(tmp_path / "var")}
-    proc = subprocess.Popen([str(kb), "--articles", str(FIXTURE_KB), "--index", str(built_index), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.2)
-    yield base, proc
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serve_process(FIXTURE_KB, built_index, tmp_path / "var") as running:
+        yield running
 
 
 def _post(url, body):
