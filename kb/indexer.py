@@ -172,7 +172,7 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
     expect = expected_manifest(identity)
     index_dir = settings.index
     with store.build_lock(index_dir, wait=wait):
-        prev = Previous(index_dir, expect) if not full else Previous(index_dir / "-none-", expect)
+        prev = Previous(None if full else index_dir, expect)
         try:
             plan = _plan(settings, prev, identity)
             for p in plan.problems:

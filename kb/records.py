@@ -92,12 +92,15 @@ class Previous:
     normalizer); otherwise only chunk vectors are reused, by content hash (same model).
     """
 
-    def __init__(self, index_dir: Path, expect: dict[str, Any]) -> None:
+    def __init__(self, index_dir: Path | None, expect: dict[str, Any]) -> None:
+        """Open the current generation of index_dir; None (as for `kb index --full`) opens nothing."""
         self.files: dict[str, tuple[int, int, int | None, str | None]] = {}
         self.gen: Path | None = None
         self.reusable = False
         self.built_ns = 0
         self.manifest: dict[str, Any] = {}
+        if index_dir is None:
+            return
         try:
             gen = store.current_path(index_dir)
             manifest = store.read_manifest(gen)
