@@ -1,7 +1,7 @@
 """`kb check`: strict validation of articles, compiler style (`path:line: code message`).
 
 Codes: the letter is the severity (E error, W warning), the number names the check; sections
-and guidance are errors in published articles and warnings in drafts (docs/authoring.md).
+and guidance are errors in published articles and warnings in drafts (README, "Authoring").
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from kb import schema
 from kb.articles import MAX_ARTICLE_BYTES, SKIP_NAMES, Article, article_paths, decode, parse_text
 from kb.errors import ArticleError, KBError
 
-NEAR_DUPLICATE = 0.95  # whole-article cosine similarity; measured in docs/authoring.md
 LARGE_BYTES = 1024 * 1024
 _PARSE_CODES = {"io": "E101", "encoding": "E102", "empty": "E103", "too_large": "E104", "yaml": "E106",
                 "toml": "E107"}
@@ -256,7 +255,7 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
 
 def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path | None = None, *,
                 model: str | None = None, similar: bool = True,
-                threshold: float = NEAR_DUPLICATE) -> list[Problem]:
+                threshold: float | None = None) -> list[Problem]:
     """Check the articles under `root`, or only `paths` (against the whole KB), sorted by place."""
     if not root.is_dir() and not paths:
         raise KBError(f"articles folder {root} not found - set --articles or KB_ARTICLES")
@@ -266,7 +265,9 @@ def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path
     pool = everything + [t for t in targets if t not in everything]
     problems += kb_problems(targets, pool)
     if similar:
-        problems += near_duplicates(targets, pool, index_dir, model, threshold)
+        from kb.duplicates import NEAR_DUPLICATE, near_duplicates
+
+        problems += near_duplicates(targets, pool, index_dir, model, threshold or NEAR_DUPLICATE)
     return sorted(problems, key=lambda p: (p.path, p.line, p.code))
 
 
@@ -297,125 +298,3 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
 
 
 # -- near-duplicates -----------------------------------------------------------------------------
-
-
-def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_dir: Path | None,
-                    model: str | None = None, threshold: float = NEAR_DUPLICATE) -> list[Problem]:
-    """W401 for each target whose whole-article embedding is within `threshold` of another article.
-
-    A pair of two targets is reported once, on the later one (by `created`, then path).
-    """
-    import numpy as np
-
-    files = [f for f in pool if f.article]
-    wanted = {id(f) for f in targets if f.article}
-    if len(files) < 2 or not wanted:
-        return []
-    vectors = article_vectors([f.article for f in files if f.article], index_dir, model)
-    rows = [i for i, f in enumerate(files) if id(f) in wanted]
-    order = {id(f): (str(f.article.meta.get("created") or ""), f.shown) for f in files if f.article}
-    out = []
-    for start in range(0, len(rows), 256):
-        block = rows[start:start + 256]
-        sims = vectors[block] @ vectors.T
-        for r, i in enumerate(block):
-            for j in np.flatnonzero(sims[r] >= threshold):
-                a, b = files[i], files[j]
-                if i == j or _superseded(a.article, b.article) or (
-                        id(b) in wanted and order[id(a)] < order[id(b)]):
-                    continue
-                out.append(a.problem(a.line_of("title"), "W401", f"near-duplicate of {b.shown} "
-                                                                 f"(similarity {sims[r, j]:.3f})"))
-    return out
-
-
-def _superseded(a: Any, b: Any) -> bool:
-    return a.meta.get("superseded_by") == b.id or b.meta.get("superseded_by") == a.id
-
-
-EMBED_CHARS = 50_000  # of a body, for articles the index does not hold; bounds a 5 MB article
-
-
-def article_vectors(articles: list[Article], index_dir: Path | None, model: str | None = None) -> Any:
-    """One normalized vector per article: the mean of its chunk vectors.
-
-    Articles the index holds unchanged (same article hash) reuse its vectors; the others are
-    chunked and embedded like `kb index` does, with the index's ONNX encoder, or with the
-    sentence-transformers model when there is no usable index.
-    """
-    import numpy as np
-
-    from kb.embedding import DIM
-    from kb.indexer import article_hash
-
-    index = _open_index(index_dir, model)
-    out = np.zeros((len(articles), DIM), dtype=np.float32)
-    todo = list(range(len(articles)))
-    if index is not None:
-        stored = {r[0]: (r[1], r[2]) for r in index.conn.execute("SELECT id, idx, hash FROM articles")}
-        reuse = {i: stored[a.id][0] for i, a in enumerate(articles)
-                 if a.id in stored and stored[a.id][1] == article_hash(a)}
-        todo = [i for i in todo if i not in reuse]
-        order = np.argsort(index.chunk_article, kind="stable")
-        bounds = np.searchsorted(index.chunk_article[order], np.arange(len(index.ids) + 1))
-        items = list(reuse.items())
-        for start in range(0, len(items), 512):  # bounded memory on a large index
-            part = items[start:start + 512]
-            ids = np.concatenate([order[bounds[k]:bounds[k + 1]] for _, k in part]).astype(np.int64)
-            chunk_vecs = index.dense.reconstruct_batch(ids)
-            pos = 0
-            for i, k in part:
-                n = bounds[k + 1] - bounds[k]
-                out[i] = chunk_vecs[pos:pos + n].mean(axis=0)
-                pos += n
-    if todo:
-        out[todo] = _embed([articles[i] for i in todo], index, model)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
-def _open_index(index_dir: Path | None, model: str | None) -> Any:
-    if index_dir is None:
-        return None
-    from kb.config import Settings
-    from kb.core import KnowledgeBase
-    from kb.errors import KBError
-
-    try:
-        return KnowledgeBase(Settings(index=index_dir, model=model)).index()
-    except KBError:
-        return None
-
-
-def _embed(articles: list[Article], index: Any, model: str | None) -> Any:
-    """Mean chunk vectors of articles, chunked and normalized the way `kb index` does it."""
-    import dataclasses
-
-    import numpy as np
-    from tokenizers import Tokenizer
-
-    from kb.chunking import chunk_article, tokenizer_offsets
-    from kb.embedding import TorchEncoder, model_dir
-    from kb.normalize import normalize_document
-
-    if index is not None:
-        encoder: Any = index.encoder
-        tokenizer = Tokenizer.from_file(str(index.path.parent / index.manifest["tokenizer"]))
-    else:
-        path = model_dir(model)
-        encoder = TorchEncoder(path)
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    offsets = tokenizer_offsets(tokenizer)
-    texts: list[str] = []
-    owners: list[int] = []
-    for i, art in enumerate(articles):
-        art = dataclasses.replace(art, body=art.body[:EMBED_CHARS])
-        for chunk in chunk_article(art, offsets):
-            texts.append(normalize_document(chunk.text))
-            owners.append(i)
-    vectors = encoder.encode(texts)
-    out = np.zeros((len(articles), vectors.shape[1]), dtype=np.float32)
-    np.add.at(out, np.array(owners), vectors)
-    counts = np.bincount(owners, minlength=len(articles)).astype(np.float32)
-    return out / np.maximum(counts, 1)[:, None]

@@ -2,7 +2,7 @@
 
 The indexer reads articles leniently (kb.articles); this module says what a well-formed
 article is. Each finding is an `Issue` whose code's letter is its severity (E error,
-W warning) and whose number names the check (see docs/authoring.md).
+W warning) and whose number names the check (see README, "Authoring").
 """
 
 from __future__ import annotations

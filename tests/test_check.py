@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.check import article_vectors, check_paths, read_article, stale
+from kb.check import check_paths, read_article, stale
 from kb.cli import cli
+from kb.duplicates import article_vectors
 from kb.gitinfo import last_commit_dates
 
 from .conftest import DATA, FIXTURE_KB
@@ -167,7 +168,7 @@ def test_distinct_fixture_articles_are_not_near_duplicates(built_index):
 
 @pytest.mark.slow
 def test_index_vectors_and_fresh_embeddings_agree(built_index):
-    from kb.check import _embed, _open_index
+    from kb.duplicates import _embed, _open_index
 
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))[:6]]
     arts = [f.article for f in files if f.article]
@@ -225,9 +226,9 @@ def test_pre_commit_hook_runs_kb_check_on_articles():
 
 @pytest.mark.slow
 def test_unchanged_articles_reuse_the_index_vectors(built_index, monkeypatch):
-    import kb.check
+    import kb.duplicates
 
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))]
     arts = [f.article for f in files if f.article]
-    monkeypatch.setattr(kb.check, "_embed", lambda *a: pytest.fail("embedded an article the index holds"))
+    monkeypatch.setattr(kb.duplicates, "_embed", lambda *a: pytest.fail("embedded an article the index holds"))
     assert article_vectors(arts, built_index).shape == (len(arts), 384)
