@@ -4,18 +4,15 @@ per-article aggregation and calibrated confidence."""
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kb import store
-from kb.config import MAX_K, MAX_QUERY_CHARS
 from kb.embedding import OnnxEncoder
-from kb.errors import BadQuery, IndexCorrupt, NotFound, QueryTooLong
+from kb.errors import IndexCorrupt, NotFound
 from kb.fusion import (
     RERANK,
     Candidate,
@@ -28,97 +25,11 @@ from kb.fusion import (
 from kb.lexical import Lexical
 from kb.normalize import Normalized, normalize_query
 from kb.phrases import Phrases, phrase_hashes
+from kb.results import Filters, Response, Result, explain_query, make_snippet, validate
 from kb.signatures import SignatureMatcher
 
-SNIPPET_CHARS = 320
 DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
 LEXICAL_CANDIDATES = 50  # articles taken from the lexical channel per query
-
-
-@dataclass
-class Filters:
-    """Result filters; each list matches any of its values."""
-
-    type: list[str] = field(default_factory=list)
-    services: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    include_hidden: bool = False  # drafts and deprecated articles
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Filters:
-        if data is None:
-            return cls()
-        if not isinstance(data, dict):
-            raise BadQuery("`filters` must be an object with `type`, `services` or `tags` lists")
-        out = cls(include_hidden=bool(data.get("include_deprecated") or data.get("include_hidden")))
-        for key in ("type", "services", "tags"):
-            value = data.get(key) or []
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise BadQuery(f"`filters.{key}` must be a list of strings")
-            setattr(out, key, [v for v in value if v])
-        return out
-
-
-@dataclass
-class Result:
-    id: str
-    title: str
-    type: str
-    score: float
-    confidence: str
-    url: str
-    snippet: str
-    section: str
-    root_cause: str | None
-    resolution: str | None
-    services: list[str]
-    tags: list[str]
-    updated: str | None
-    status: str
-    highlights: list[list[int]] = field(default_factory=list)
-    signature: str | None = None  # the signature that matched, when one did
-    explain: dict[str, Any] | None = None
-
-
-@dataclass
-class Response:
-    query: str
-    took_ms: float
-    match: str
-    novel: bool
-    results: list[Result]
-    normalized: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API's JSON shape (shallow copies; `dataclasses.asdict` deep-copies and is slow)."""
-        names = [f.name for f in fields(Result)]
-        results = [{n: getattr(r, n) for n in names if n != "explain" or r.explain is not None}
-                   for r in self.results]
-        out = {"query": self.query, "took_ms": self.took_ms, "match": self.match, "novel": self.novel,
-               "results": results}
-        if self.normalized is not None:
-            out["normalized"] = self.normalized
-        return out
-
-
-def validate(query: Any, k: Any) -> tuple[str, int]:
-    """Check a query and k the same way for every surface."""
-    if not isinstance(query, str) or not query.strip():
-        raise BadQuery("the query is empty - paste an error message, log excerpt or symptom")
-    if len(query) > MAX_QUERY_CHARS:
-        raise QueryTooLong(f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
-    if isinstance(k, bool) or not isinstance(k, int):
-        try:
-            k = int(str(k).strip()) if isinstance(k, str) else None
-        except ValueError:
-            k = None
-        if k is None:
-            raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}")
-    if not 1 <= k <= MAX_K:
-        raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}, not {k}")
-    return query, k
 
 
 class Index:
@@ -190,7 +101,7 @@ class Index:
         return Response(
             query=query, took_ms=round((time.perf_counter() - started) * 1000, 2),
             match=match_of(top), novel=is_novel(top), results=results,
-            normalized=_explain_query(norm) if explain else None,
+            normalized=explain_query(norm) if explain else None,
         )
 
     def rank(self, query: str, k: int = 10, channel: str = "fused",
@@ -282,7 +193,7 @@ class Index:
             "SELECT id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
             "WHERE idx = ?", (c.article,)).fetchone()
         chunk = self._best_chunk(c, norm)
-        snippet, section, marks = _snippet(chunk, norm.terms)
+        snippet, section, marks = make_snippet(chunk, norm.terms)
         return Result(
             id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
             confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
@@ -339,30 +250,3 @@ class Index:
             out.append({"id": row["id"], "title": row["title"], "type": row["type"],
                         "score": round(max(0.0, min(1.0, s)), 4), "url": f"/a/{row['id']}"})
         return out
-
-
-def _snippet(chunk: dict[str, Any], terms: list[str]) -> tuple[str, str, list[list[int]]]:
-    """A window of the section around the first query term, with term highlight ranges."""
-    text = chunk.get("text") or ""
-    if "\n" in text:  # drop the "title: heading" prefix line that was embedded
-        text = text.split("\n", 1)[1]
-    text = re.sub(r"[ \t]+", " ", text).strip()
-    words = sorted({t for t in terms if len(t) > 2}, key=len, reverse=True)
-    rx = re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
-    start = 0
-    if rx and len(text) > SNIPPET_CHARS:
-        m = rx.search(text)
-        if m and m.start() > SNIPPET_CHARS // 3:
-            start = max(0, text.rfind(" ", 0, m.start() - SNIPPET_CHARS // 4) + 1)
-    snippet = text[start:start + SNIPPET_CHARS]
-    if start + SNIPPET_CHARS < len(text):
-        snippet = snippet[: snippet.rfind(" ")] + " …" if " " in snippet else snippet + "…"
-    if start > 0:
-        snippet = "… " + snippet
-    marks = [[m.start(), m.end()] for m in rx.finditer(snippet)] if rx else []
-    return snippet, chunk.get("heading") or "", marks
-
-
-def _explain_query(norm: Normalized) -> dict[str, Any]:
-    return {"text": norm.dense, "terms": list(dict.fromkeys(norm.terms))[:60],
-            "identifiers": norm.identifiers, "dropped_lines": norm.dropped_lines}
