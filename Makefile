@@ -8,7 +8,7 @@ PORT    ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint check bench bench-quality clean
+.PHONY: setup run test lint check bench bench-quality screenshots clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ lint: setup
 
 check: setup
 	$(BIN)/kb check
+
+screenshots: setup
+	KB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py -q
 
 bench: setup
 	$(BIN)/python bench/run.py
