@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 MAX_QUERY_CHARS = 20_000
@@ -25,7 +25,6 @@ class Settings:
     reload_interval: float = 2.0  # seconds between checks for a new index generation
     rate_limit: int = 0  # API requests a minute per client; 0 = no limit
     faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g
 
 from kb.config import MAX_QUERY_CHARS, Settings
 from kb.core import KnowledgeBase
@@ -16,7 +15,6 @@ from kb.feedback import FeedbackStore
 WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-log = logging.getLogger("kb.web")
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -56,11 +54,3 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         return resp
 
     return app
-
-
-def kb_of(app: Flask) -> KnowledgeBase:
-    return app.extensions["kb"]
-
-
-def wants_json() -> bool:
-    return request.path.startswith("/api/")
