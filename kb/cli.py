@@ -151,6 +151,7 @@ def serve_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, h
     from kb.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports CPU-feature probing at INFO
     app = create_app(_with(ctx, articles, index_dir))
     click.echo(f"kb serving on http://{host}:{port} (index {app.config['KB_SETTINGS'].index})")
     serve(app, host=host, port=port, threads=threads, ident="kb")
