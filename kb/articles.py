@@ -236,6 +236,11 @@ def article_paths(root: Path) -> Iterator[Path]:
             yield path
 
 
+def duplicate_id(path: Path, art_id: str, other: str) -> ArticleError:
+    """The problem of a second file claiming an id: it is skipped, the first one kept."""
+    return ArticleError(path, f"duplicate id {art_id!r} (also {other}); skipped", code="duplicate_id")
+
+
 @dataclass
 class LoadResult:
     articles: list[Article]
@@ -256,8 +261,7 @@ def load_articles(root: Path) -> LoadResult:
             problems.append(e)
             continue
         if art.id in seen:
-            problems.append(ArticleError(path, f"duplicate id {art.id!r} (also {seen[art.id]}); skipped",
-                                         code="duplicate_id"))
+            problems.append(duplicate_id(path, art.id, seen[art.id]))
             continue
         seen[art.id] = art.path
         articles.append(art)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kb.articles import Article
 
@@ -89,11 +90,15 @@ def chunk_article(article: Article, offsets: TokenOffsets) -> list[Chunk]:
     return chunks
 
 
-def tokenizer_offsets(tokenizer: object) -> TokenOffsets:
-    """Token offsets from a `tokenizers.Tokenizer` (special tokens dropped, no truncation)."""
+def tokenizer_offsets(tokenizer_json: Path) -> TokenOffsets:
+    """Token offsets from the model's tokenizer, untruncated and unpadded (special tokens dropped)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
 
     def offsets(text: str) -> list[tuple[int, int]]:
-        enc = tokenizer.encode(text, add_special_tokens=False)  # type: ignore[attr-defined]
-        return [o for o in enc.offsets]
+        return list(tokenizer.encode(text, add_special_tokens=False).offsets)
 
     return offsets

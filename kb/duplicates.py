@@ -106,7 +106,6 @@ def _embed(articles: list[Article], index: Any, model: str | None) -> Any:
     import dataclasses
 
     import numpy as np
-    from tokenizers import Tokenizer
 
     from kb.chunking import chunk_article, tokenizer_offsets
     from kb.embedding import TorchEncoder, model_dir
@@ -114,14 +113,11 @@ def _embed(articles: list[Article], index: Any, model: str | None) -> Any:
 
     if index is not None:
         encoder: Any = index.encoder
-        tokenizer = Tokenizer.from_file(str(index.path.parent / index.manifest["tokenizer"]))
+        offsets = tokenizer_offsets(index.path.parent / index.manifest["tokenizer"])
     else:
         path = model_dir(model)
         encoder = TorchEncoder(path)
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    offsets = tokenizer_offsets(tokenizer)
+        offsets = tokenizer_offsets(path / "tokenizer.json")
     texts: list[str] = []
     owners: list[int] = []
     for i, art in enumerate(articles):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from kb import store
-from kb.articles import article_paths, parse_file
+from kb.articles import article_paths, duplicate_id, parse_file
 from kb.chunking import tokenizer_offsets
 from kb.config import Settings
 from kb.embedding import DIM, OnnxEncoder, TorchEncoder, export_onnx, model_identity
@@ -74,15 +74,6 @@ def ensure_onnx(index_dir: Path, identity: dict[str, str]) -> Path:
     return onnx
 
 
-def _offsets(identity: dict[str, str]) -> object:
-    from tokenizers import Tokenizer
-
-    counter = Tokenizer.from_file(str(Path(identity["dir"]) / "tokenizer.json"))
-    counter.no_truncation()
-    counter.no_padding()
-    return tokenizer_offsets(counter)
-
-
 @dataclass
 class _Plan:
     """What the new generation holds: articles copied from the previous one, and new records."""
@@ -128,12 +119,11 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
             plan.files.append((rel, st.st_size, st.st_mtime_ns, None, str(e)))
             continue
         if article.id in seen:
-            plan.problems.append(str(ArticleError(path, f"duplicate id {article.id!r} (also {seen[article.id]}); "
-                                                        "skipped", code="duplicate_id")))
+            plan.problems.append(str(duplicate_id(path, article.id, seen[article.id])))
             plan.files.append((rel, st.st_size, st.st_mtime_ns, None, None))  # re-read next time
             continue
         seen[article.id] = rel
-        offsets = offsets or _offsets(identity)
+        offsets = offsets or tokenizer_offsets(Path(identity["dir"]) / "tokenizer.json")
         if committed is None and not article.meta_text("updated"):
             committed = last_commit_dates(root)  # one `git log` for the folder, only when needed
         new_files.append((rel, st.st_size, st.st_mtime_ns, len(plan.new)))
@@ -281,10 +271,7 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
         old_ph = [np.asarray(ph.hashes[ph.offsets[i]:ph.offsets[i + 1]]) for i in reused]
     else:
         old_ph = []
-    arrays = old_ph + [r.phrases for r in plan.new]
-    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(a) for a in arrays])
-    Phrases(np.concatenate(arrays).astype(np.uint32) if arrays else np.zeros(0, np.uint32), offsets).save(gen)
+    Phrases.from_arrays(old_ph + [r.phrases for r in plan.new]).save(gen)
 
     conn = store.connect(gen, readonly=False)
     with conn:

@@ -34,7 +34,11 @@ class Phrases:
 
     @classmethod
     def build(cls, texts: list[str]) -> Phrases:
-        arrays = [phrase_hashes(t) for t in texts]
+        return cls.from_arrays([phrase_hashes(t) for t in texts])
+
+    @classmethod
+    def from_arrays(cls, arrays: list[np.ndarray]) -> Phrases:
+        """One article's sorted hashes per array, in article order."""
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(a) for a in arrays])
         hashes = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint32)

@@ -45,7 +45,7 @@ Run `SELECT count(*) FROM pg_stat_activity`.
 
 def test_sections_summary_and_heading_paths(tokenizer):
     art = parse_text(ARTICLE, "known-issues/orders.md")
-    chunks = chunk_article(art, tokenizer_offsets(tokenizer))
+    chunks = chunk_article(art, tokenizer_offsets(model_dir() / "tokenizer.json"))
     assert chunks[0].kind == "summary"
     assert "Too many pods" in chunks[0].text and "PgBouncer" in chunks[0].text
     assert "FATAL: remaining" in chunks[0].text
@@ -59,7 +59,7 @@ def test_sections_summary_and_heading_paths(tokenizer):
 def test_long_sections_are_windowed_with_overlap_under_the_model_limit(tokenizer):
     words = " ".join(f"word{i} connection refused by upstream" for i in range(400))
     art = parse_text(f"---\ntitle: Long\n---\n## Logs\n\n{words}\n", "kb/long.md")
-    offsets = tokenizer_offsets(tokenizer)
+    offsets = tokenizer_offsets(model_dir() / "tokenizer.json")
     chunks = [c for c in chunk_article(art, offsets) if c.kind == "section"]
     assert len(chunks) > 3
     for c in chunks:
@@ -73,6 +73,6 @@ def test_long_sections_are_windowed_with_overlap_under_the_model_limit(tokenizer
 
 def test_empty_body_still_yields_the_summary_chunk(tokenizer):
     art = parse_text("---\ntitle: Only a title\n---\n", "kb/x.md")
-    chunks = chunk_article(art, tokenizer_offsets(tokenizer))
+    chunks = chunk_article(art, tokenizer_offsets(model_dir() / "tokenizer.json"))
     assert [c.kind for c in chunks] == ["summary"]
     assert chunks[0].text == "Only a title"
