@@ -61,7 +61,7 @@ def timing() -> None:
 def recall(spec: str) -> None:
     index_dir, _, queries_path = spec.partition(":")
     idx = KnowledgeBase(Settings(index=Path(index_dir))).index()
-    vectors = idx.dense.reconstruct_n(0, idx.dense.ntotal)
+    vectors = idx.chunk_vectors(np.arange(idx.live))
     if queries_path:
         texts = [json.loads(line)["query"] for line in Path(queries_path).read_text().splitlines() if line.strip()]
     else:  # the articles' own titles, as paraphrase-free queries

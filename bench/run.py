@@ -72,7 +72,7 @@ def standin_build(articles: Path, index: Path) -> None:
                 out[i] = v / np.linalg.norm(v)
             return out
 
-    indexer.TorchEncoder = StandIn  # type: ignore[misc,assignment]
+    indexer.index_encoder = StandIn  # type: ignore[assignment]
     indexer.build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
 
 
@@ -81,17 +81,18 @@ def raw_encode_rate(index: Path, sample: int = 1500) -> float:
     import sqlite3
 
     from kb import store
-    from kb.embedding import TorchEncoder, model_dir
+    from kb.indexer import index_encoder
     from kb.normalize import normalize_document
 
     conn = sqlite3.connect(store.current_path(index) / "meta.sqlite")
     texts = [normalize_document(r[0]) for r in conn.execute("SELECT text FROM chunks")]
     random.Random(3).shuffle(texts)
     texts = texts[:sample]
-    enc = TorchEncoder(model_dir())
-    enc.encode(texts[:64], progress=False)
+    manifest = json.loads((store.current_path(index) / "manifest.json").read_text())
+    enc = index_encoder(index / manifest["onnx"])  # the very encoder `kb index` uses
+    enc.encode(texts[:64])
     started = time.perf_counter()
-    enc.encode(texts, progress=False)
+    enc.encode(texts)
     return len(texts) / (time.perf_counter() - started)
 
 

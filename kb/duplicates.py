@@ -77,7 +77,7 @@ def article_vectors(articles: list[Article], index_dir: Path | None, model: str 
         for start in range(0, len(items), 512):  # bounded memory on a large index
             part = items[start:start + 512]
             ids = np.concatenate([order[bounds[k]:bounds[k + 1]] for _, k in part]).astype(np.int64)
-            chunk_vecs = index.dense.reconstruct_batch(ids)
+            chunk_vecs = index.chunk_vectors(ids)
             pos = 0
             for i, k in part:
                 n = bounds[k + 1] - bounds[k]

@@ -1,5 +1,8 @@
-"""The embedding model: verified offline weights, a torch encoder for indexing and an ONNX
-encoder for queries, which never imports torch or sentence-transformers."""
+"""The embedding model: verified offline weights, exported once to ONNX, and one ONNX encoder
+(onnxruntime + tokenizers + numpy) that embeds both articles and queries - so index and query
+vectors come from the same artifact, and neither path imports torch or sentence-transformers.
+torch is needed only for the one-time export; TorchEncoder stays as the reference the ONNX
+vectors are tested against."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIM = 384
 MAX_TOKENS = 256  # the model's window (sentence_bert_config max_seq_length)
+SORT_BLOCK = 4096  # texts tokenized and length-sorted together when encoding many
 
 
 def model_dir(configured: str | None = None) -> Path:
@@ -79,7 +83,7 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 class TorchEncoder:
-    """sentence-transformers on torch: what `kb index` embeds articles with."""
+    """sentence-transformers on torch: the reference implementation (tests compare against it)."""
 
     def __init__(self, path: Path) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -145,7 +149,8 @@ def export_onnx(path: Path, out: Path) -> None:
 
 
 class OnnxEncoder:
-    """The same model through onnxruntime + tokenizers + numpy: the query path."""
+    """The model through onnxruntime + tokenizers + numpy: one thread for queries (a query is
+    too small to split, and the server runs several at once), all cores for `kb index`."""
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -160,16 +165,33 @@ class OnnxEncoder:
             raise ModelError(f"cannot load the ONNX model {onnx_path}: {e}") from e
         self.tokenizer = load_tokenizer(tokenizer_path)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            encs = self.tokenizer.encode_batch(texts[start:start + batch_size])
-            ids = np.array([e.ids for e in encs], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
-            types = np.array([e.type_ids for e in encs], dtype=np.int64)
-            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                                "token_type_ids": types})
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            chunks.append(_normalize(pooled))
-        return np.vstack(chunks) if chunks else np.zeros((0, DIM), dtype=np.float32)
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Unit vectors of texts, in order. Texts are batched by token length (a batch pads to
+        its longest member, so mixing a 10-token line with a 256-token section would make the
+        short one cost as much as the long one): this is what makes the ONNX build as fast as
+        sentence-transformers, which sorts the same way."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        bar = None
+        if progress and len(texts) > batch_size:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), unit="chunk", desc="embedding", leave=False)
+        for block in range(0, len(texts), SORT_BLOCK):
+            encs = self.tokenizer.encode_batch(texts[block:block + SORT_BLOCK])
+            lengths = np.array([sum(e.attention_mask) for e in encs])
+            order = np.argsort(lengths, kind="stable")
+            for start in range(0, len(order), batch_size):
+                sel = order[start:start + batch_size]
+                width = int(lengths[sel].max())
+                ids = np.array([encs[i].ids[:width] for i in sel], dtype=np.int64)
+                mask = np.array([encs[i].attention_mask[:width] for i in sel], dtype=np.int64)
+                (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                    "token_type_ids": np.zeros_like(ids)})
+                m = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+                out[block + sel] = _normalize(pooled)
+                if bar is not None:
+                    bar.update(len(sel))
+        if bar is not None:
+            bar.close()
+        return out

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from kb import store
 from kb.articles import article_paths, duplicate_id, parse_file
 from kb.chunking import tokenizer_offsets
 from kb.config import Settings
-from kb.embedding import DIM, OnnxEncoder, TorchEncoder, export_onnx, model_identity
+from kb.embedding import DIM, OnnxEncoder, export_onnx, model_identity
 from kb.errors import ArticleError, KBError
 from kb.gitinfo import last_commit_dates
 from kb.normalize import NORMALIZER_VERSION, normalize_document
@@ -32,6 +33,10 @@ Log = Callable[[str], None]
 # efSearch >= the 256 candidates a query asks for (bench/README.md).
 HNSW_THRESHOLD = 25_000
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
+# A build extends the previous HNSW graph with the new chunks instead of rebuilding it (minutes
+# at 100k articles), leaving replaced chunks as unreachable ids; once those exceed this share
+# of the graph, it is rebuilt.
+MAX_TOMBSTONES = 0.2
 # A file whose mtime is this close to the previous build's start is re-read anyway: it may
 # have changed again within one timestamp tick after that build read it.
 RACY_NS = 50_000_000
@@ -136,17 +141,23 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
     return plan
 
 
-def _embed(plan: _Plan, prev: Previous, identity: dict[str, str], progress: bool | None) -> int:
+def index_encoder(onnx_path: Path) -> Any:
+    """The encoder `kb index` embeds with: the same ONNX artifact the queries use, on all cores."""
+    return OnnxEncoder(onnx_path, onnx_path.with_name(f"{onnx_path.stem}.tokenizer.json"),
+                       threads=os.cpu_count() or 1)
+
+
+def _embed(plan: _Plan, prev: Previous, onnx_path: Path, progress: bool | None) -> int:
     """Give every new record its vectors, embedding only chunks not seen before; returns how many."""
-    known = prev.vectors_by_hash() if plan.new else {}
+    known = prev.vectors_by_hash({c[5] for rec in plan.new for c in rec.chunks})
     todo: dict[str, str] = {}
     for rec in plan.new:
         for c in rec.chunks:
             if c[5] not in known:
                 todo.setdefault(c[5], normalize_document(c[4]))
     if todo:
-        encoder = TorchEncoder(Path(identity["dir"]))
-        vecs = encoder.encode(list(todo.values()), progress=progress)
+        encoder = index_encoder(onnx_path)
+        vecs = encoder.encode(list(todo.values()), progress=sys.stderr.isatty() if progress is None else progress)
         known.update(zip(todo, vecs, strict=True))
     for rec in plan.new:
         rec.vectors = np.array([known[c[5]] for c in rec.chunks], dtype=np.float32).reshape(-1, DIM)
@@ -180,11 +191,11 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
                                     embedded=0, reused=prev.manifest["counts"]["chunks"],
                                     seconds=round(time.perf_counter() - started, 3))
                 return BuildResult(prev.gen.name, stats, plan.problems)
-            embedded = _embed(plan, prev, identity, progress)
             onnx_path = ensure_onnx(index_dir, identity)
+            embedded = _embed(plan, prev, onnx_path, progress)
             gen = store.new_generation(index_dir)
             try:
-                n_chunks = _write(gen, plan, prev, settings)
+                n_chunks, tombstones = _write(gen, plan, prev, settings)
                 stats = store.Stats(articles=len(plan.reused) + len(plan.new), changed=len(plan.reused) + len(plan.new)
                                     - unchanged, unchanged=unchanged, deleted=deleted, skipped=len(plan.problems),
                                     chunks=n_chunks, embedded=embedded, reused=n_chunks - embedded,
@@ -194,7 +205,8 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
                             "git_commit": git_commit(settings.articles),
                             "onnx": f"models/{onnx_path.name}",
                             "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
-                            "faiss": _faiss_kind(n_chunks, settings), "counts": stats.__dict__,
+                            "faiss": _faiss_kind(n_chunks, settings), "dense_tombstones": tombstones,
+                            "counts": stats.__dict__,
                             "skipped": plan.problems}
                 store.write_manifest(gen, manifest)
                 _smoke_test(gen, index_dir, manifest)
@@ -229,9 +241,9 @@ def _faiss_kind(n_chunks: int, settings: Settings) -> str:
     return choice
 
 
-def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
-    """Write vectors, lexical and phrase indexes and metadata of the planned articles."""
-    import faiss
+def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> tuple[int, int]:
+    """Write vectors, lexical and phrase indexes and metadata of the planned articles;
+    returns the chunk count and the dense index's dead ids."""
     from scipy import sparse
 
     from kb.lexical import Lexical, count_matrix
@@ -243,15 +255,12 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
         starts = np.searchsorted(chunk_art, reused, "left")
         ends = np.searchsorted(chunk_art, reused, "right")
         rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-        old_vectors = prev.vectors[rows]
     else:
-        starts = ends = np.zeros(0, dtype=np.int64)
-        old_vectors = np.zeros((0, DIM), dtype=np.float32)
-    vectors = np.vstack([old_vectors] + [r.vectors for r in plan.new if r.vectors is not None])
-    dense = dense_index(_faiss_kind(len(vectors), settings))
-    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building a graph does parallelize well
-    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    faiss.write_index(dense, str(gen / "dense.faiss"))
+        starts = ends = rows = np.zeros(0, dtype=np.int64)
+    new_vectors = np.vstack([np.zeros((0, DIM), dtype=np.float32)]
+                            + [r.vectors for r in plan.new if r.vectors is not None])
+    n_chunks = len(rows) + len(new_vectors)
+    tombstones = _write_dense(gen, prev, rows, new_vectors, _faiss_kind(n_chunks, settings))
 
     # Lexical: previous count rows as they were, new rows over a vocabulary grown by new terms.
     if len(reused):
@@ -288,7 +297,7 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
             conn.execute(f"INSERT INTO chunks SELECT c.idx + m.cdelta, m.new, {ccols} FROM old.chunks c "
                          "JOIN amap m ON c.article = m.old")
         base = len(reused)
-        chunk_base = len(old_vectors)
+        chunk_base = len(rows)
         art_rows, chunk_rows = [], []
         for j, rec in enumerate(plan.new):
             art_rows.append((base + j, *rec.row))
@@ -301,7 +310,33 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> int:
     if len(reused):
         conn.execute("DETACH DATABASE old")
     conn.close()
-    return len(vectors)
+    return n_chunks, tombstones
+
+
+def _write_dense(gen: Path, prev: Previous, rows: np.ndarray, new_vectors: np.ndarray, kind: str) -> int:
+    """Write the dense index: the previous chunks `rows` (in their new order) then the new
+    vectors. An HNSW graph is extended in place when the previous one is HNSW too and would not
+    carry too many dead ids; returns how many dead ids the written index holds."""
+    import faiss
+
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building a graph does parallelize well
+    n_chunks = len(rows) + len(new_vectors)
+    if kind == "hnsw" and prev.reusable and prev.manifest.get("faiss") == "hnsw":
+        dense = prev.dense
+        old_ids = prev.dense_ids()[rows]
+        dead = dense.ntotal - len(rows)
+        if dead <= MAX_TOMBSTONES * (dense.ntotal + len(new_vectors)):
+            ids = np.concatenate([old_ids, np.arange(dense.ntotal, dense.ntotal + len(new_vectors))])
+            dense.add(np.ascontiguousarray(new_vectors, dtype=np.float32))
+            faiss.write_index(dense, str(gen / "dense.faiss"))
+            if dead or not np.array_equal(ids, np.arange(n_chunks)):
+                np.save(gen / "dense_ids.npy", ids.astype(np.int64))
+            return dead
+    vectors = np.vstack([prev.chunk_vectors(rows), new_vectors]) if len(rows) else new_vectors
+    dense = dense_index(kind)
+    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(dense, str(gen / "dense.faiss"))
+    return 0
 
 
 def _smoke_test(gen: Path, index_dir: Path, manifest: dict[str, Any]) -> None:

@@ -50,7 +50,9 @@ class Phrases:
 
     @classmethod
     def load(cls, folder: Path) -> Phrases:
-        return cls(np.load(folder / "phrases.npy", mmap_mode="r"), np.load(folder / "phrase_offsets.npy"))
+        # A plain ndarray view of the mapped file: slicing a np.memmap costs more than the lookup.
+        hashes = np.load(folder / "phrases.npy", mmap_mode="r")
+        return cls(np.ndarray(hashes.shape, hashes.dtype, hashes), np.load(folder / "phrase_offsets.npy"))
 
     def overlap(self, query: np.ndarray, article: int) -> float:
         """Share of the query's tokens and bigrams found verbatim in the article."""

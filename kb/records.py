@@ -99,6 +99,7 @@ class Previous:
         self.reusable = False
         self.built_ns = 0
         self.manifest: dict[str, Any] = {}
+        self._dense: Any = None
         if index_dir is None:
             return
         try:
@@ -118,18 +119,27 @@ class Previous:
             self.built_ns = int(manifest.get("built_ns", 0))
         except Exception:  # noqa: BLE001 - an older format: re-parse everything
             self.files = {}
-        self._vectors: np.ndarray | None = None
 
     @property
-    def vectors(self) -> np.ndarray:
-        """Every chunk vector of the previous generation, in chunk order."""
-        if self._vectors is None:
+    def dense(self) -> Any:
+        """The previous FAISS index (read once)."""
+        if self._dense is None:
             import faiss
 
             assert self.gen is not None
-            index = faiss.read_index(str(self.gen / "dense.faiss"))
-            self._vectors = index.reconstruct_n(0, index.ntotal)
-        return self._vectors
+            self._dense = faiss.read_index(str(self.gen / "dense.faiss"))
+        return self._dense
+
+    def dense_ids(self) -> np.ndarray:
+        """FAISS id of each previous chunk, in chunk order (see store.dense_ids)."""
+        assert self.gen is not None
+        return store.dense_ids(self.gen, self.dense.ntotal)
+
+    def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The previous vectors of chunks `rows` (chunk idx), in that order."""
+        if not len(rows):
+            return np.zeros((0, self.dense.d), dtype=np.float32)
+        return self.dense.reconstruct_batch(self.dense_ids()[rows].astype(np.int64))
 
     def chunk_articles(self) -> np.ndarray:
         """The article of each previous chunk (non-decreasing: chunks are stored by article)."""
@@ -146,12 +156,19 @@ class Previous:
             return {}
         return dict(self.conn.execute("SELECT id, hash FROM articles").fetchall())
 
-    def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        """chunk hash -> vector, so edited articles re-embed only the sections that changed."""
-        if self.gen is None:
+    def vectors_by_hash(self, wanted: set[str]) -> dict[str, np.ndarray]:
+        """chunk hash -> previous vector, for the hashes in `wanted` that the previous generation
+        holds: edited articles re-embed only the sections that changed, renamed ones nothing."""
+        if self.gen is None or not wanted:
             return {}
-        hashes = [r[0] for r in self.conn.execute("SELECT hash FROM chunks ORDER BY idx")]
-        return dict(zip(hashes, self.vectors, strict=True))
+        found: dict[str, int] = {}
+        for idx, h in self.conn.execute("SELECT idx, hash FROM chunks"):
+            if h in wanted and h not in found:
+                found[h] = idx
+        if not found:
+            return {}
+        vecs = self.chunk_vectors(np.fromiter(found.values(), dtype=np.int64))
+        return dict(zip(found, vecs, strict=True))
 
     def close(self) -> None:
         if self.gen is not None:

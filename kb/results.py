@@ -3,6 +3,7 @@ and the snippet of the best-matching section."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -100,14 +101,19 @@ def validate(query: Any, k: Any) -> tuple[str, int]:
     return query, k
 
 
+@functools.lru_cache(maxsize=64)
+def _term_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for the query's terms, longest first; shared by the results of a query."""
+    return re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
+
+
 def make_snippet(chunk: dict[str, Any], terms: list[str]) -> tuple[str, str, list[list[int]]]:
     """A window of the section around the first query term, with term highlight ranges."""
     text = chunk.get("text") or ""
     if "\n" in text:  # drop the "title: heading" prefix line that was embedded
         text = text.split("\n", 1)[1]
     text = re.sub(r"[ \t]+", " ", text).strip()
-    words = sorted({t for t in terms if len(t) > 2}, key=len, reverse=True)
-    rx = re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
+    rx = _term_pattern(tuple(sorted({t for t in terms if len(t) > 2}, key=lambda t: (-len(t), t))))
     start = 0
     if rx and len(text) > SNIPPET_CHARS:
         m = rx.search(text)

@@ -73,13 +73,25 @@ class Index:
             self._by_value[key] = {v: np.array(ix, dtype=np.int64) for v, ix in index.items()}
         self.chunk_article = np.array(
             [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
-        if (self.dense.ntotal != len(self.chunk_article) or self.lexical.n_docs != len(self.ids)
-                or len(self.phrases.offsets) != len(self.ids) + 1):
+        self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
+        self.id_chunk = np.full(self.dense.ntotal, -1, dtype=np.int64)  # FAISS id -> chunk (-1: dead)
+        if len(self.dense_ids) != len(self.chunk_article) or (len(self.dense_ids) and (
+                self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)):
             raise IndexCorrupt(f"{gen} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
+        self.id_chunk[self.dense_ids] = np.arange(len(self.dense_ids))
+        self.live = len(self.dense_ids)
+        if self.lexical.n_docs != len(self.ids) or len(self.phrases.offsets) != len(self.ids) + 1:
+            raise IndexCorrupt(f"{gen} is inconsistent (article counts differ) - run `kb index --full`")
 
     @property
     def article_count(self) -> int:
         return len(self.ids)
+
+    def chunk_vectors(self, chunks: np.ndarray) -> np.ndarray:
+        """The stored vectors of chunks (chunk idx), in that order."""
+        if not len(chunks):
+            return np.zeros((0, self.dense.d), dtype=np.float32)
+        return self.dense.reconstruct_batch(self.dense_ids[chunks].astype(np.int64))
 
     def close(self) -> None:
         self.conn.close()
@@ -142,9 +154,10 @@ class Index:
         with `keep`, only the best `keep` (and any signature match) are returned."""
         qv = self.encoder.encode([norm.dense])
         n = min(self.dense.ntotal, DENSE_CANDIDATES)
-        sims, idxs = self.dense.search(qv, n)
+        sims, fids = self.dense.search(qv, n) if self.live else (np.zeros((1, 0)), np.zeros((1, 0), dtype=np.int64))
+        chunk_ids = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
         best: dict[int, tuple[float, int]] = {}
-        for sim, ci in zip(sims[0], idxs[0], strict=True):
+        for sim, ci in zip(sims[0].tolist(), chunk_ids.tolist(), strict=True):
             if ci < 0:
                 continue
             a = int(self.chunk_article[ci])
@@ -232,12 +245,12 @@ class Index:
         idx = self.by_id.get(article_id)
         if idx is None:
             raise NotFound(f"no article with id {article_id!r}")
-        rows = np.flatnonzero(self.chunk_article == idx)
-        vec = np.mean([self.dense.reconstruct(int(r)) for r in rows], axis=0, keepdims=True)
+        vec = self.chunk_vectors(np.flatnonzero(self.chunk_article == idx)).mean(axis=0, keepdims=True)
         vec /= max(float(np.linalg.norm(vec)), 1e-9)
-        sims, chunk_ids = self.dense.search(vec.astype(np.float32), min(self.dense.ntotal, 200))
+        sims, fids = self.dense.search(vec.astype(np.float32), min(self.dense.ntotal, 200))
         seen: dict[int, float] = {}
-        for s, ci in zip(sims[0], chunk_ids[0], strict=True):
+        for s, fid in zip(sims[0], fids[0], strict=True):
+            ci = self.id_chunk[fid] if fid >= 0 else -1
             a = int(self.chunk_article[ci]) if ci >= 0 else -1
             if a < 0 or a == idx or a in seen or self.status[a] != "published":
                 continue

@@ -4,7 +4,9 @@ pointer flip, pinned to the model and format that built them.
     index/CURRENT              name of the published generation
     index/.lock                held by the one build that may run
     index/models/<sha>.onnx    the query encoder exported from the weights with that sha
-    index/gen-<time>-<rand>/   manifest.json, dense.faiss, lexical.npz, vocab.json, idf.npy, meta.sqlite
+    index/gen-<time>-<rand>/   manifest.json, dense.faiss, lexical.npz, vocab.json, idf.npy, meta.sqlite,
+                               phrases.npy, counts.npz, and dense_ids.npy when an HNSW graph was
+                               extended in place (the FAISS id of each chunk; without it, id = chunk)
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
 
@@ -156,6 +160,19 @@ def check_compatible(gen: Path, manifest: dict[str, Any], expect: dict[str, Any]
         have = manifest.get(key)
         if have != want:
             raise IndexIncompatible(gen, f"it was built with {key}={have!r}, this kb uses {want!r}")
+
+
+def dense_ids(gen: Path, ntotal: int) -> np.ndarray:
+    """The FAISS id of each chunk of a generation, in chunk order.
+
+    A rebuilt dense index holds chunk i at id i. An HNSW graph extended in place keeps the
+    vectors of replaced chunks as unreachable ids (tombstones) and appends new ones, so the
+    build writes the mapping.
+    """
+    path = gen / "dense_ids.npy"
+    if not path.is_file():
+        return np.arange(ntotal, dtype=np.int64)
+    return np.load(path)
 
 
 def connect(path: Path, readonly: bool = True) -> sqlite3.Connection:

@@ -50,6 +50,11 @@ def test_a_killed_build_leaves_the_previous_generation_serving(kb_copy, delay):
     articles, index = kb_copy
     before = store.current_name(index)
     _touch_article(articles, f"quantum flux capacitor overheated after {delay} s")
+    for n in range(3):  # enough to embed that the build lasts ~7 s here: every delay lands inside it
+        for src in FIXTURE_KB.rglob("*.md"):  # every paragraph altered, so no chunk is a duplicate
+            dst = articles / f"copy{n}" / src.relative_to(FIXTURE_KB)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(src.read_text(encoding="utf-8").replace("\n\n", f"\n\ncopy {n}: "), encoding="utf-8")
     proc = subprocess.Popen([KB_BIN, "index", "--full", "--articles", str(articles), "--index", str(index)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)

@@ -23,7 +23,7 @@ def _snapshot(index):
     idx = KnowledgeBase(Settings(index=index)).index()
     chunks = {}
     for r in idx.conn.execute("SELECT a.id, c.text, c.idx FROM chunks c JOIN articles a ON a.idx = c.article"):
-        chunks.setdefault(r[0], []).append((r[1], idx.dense.reconstruct(int(r[2]))))
+        chunks.setdefault(r[0], []).append((r[1], idx.chunk_vectors(np.array([r[2]]))[0]))
     scores, _ = idx.lexical.scores(["disk", "certificate", "ora-00942", "redis", "kafka"])
     lexical = {idx.ids[i]: float(s) for i, s in enumerate(scores)}
     return chunks, lexical
@@ -93,6 +93,48 @@ def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
     assert idx.manifest["faiss"] == "hnsw" and type(idx.dense).__name__ == "IndexHNSWSQ"
     assert idx.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
     assert idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
+
+
+def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path, index_copy):
+    from dataclasses import replace
+
+    from kb.indexer import MAX_TOMBSTONES
+
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    settings = replace(Settings(articles=articles, index=index_copy), faiss="hnsw")
+    build(settings, log=lambda m: None, progress=False)
+    disk = articles / "runbooks" / "disk-full.md"
+    disk.write_text(disk.read_text() + "\n## Also\n\nZorblax quota exhausted: purge the frobnicator spool.\n")
+    (articles / "known-issues" / "kafka-commit-failed.md").unlink()
+    second = build(settings, log=lambda m: None, progress=False)
+    idx = KnowledgeBase(Settings(index=index_copy)).index()
+    dead = idx.manifest["dense_tombstones"]
+    assert dead > 0 and idx.dense.ntotal == second.stats.chunks + dead  # old graph kept, new chunks appended
+    assert (idx.path / "dense_ids.npy").is_file()
+    assert idx.search("zorblax quota exhausted", k=1).results[0].id == "runbooks/disk-full"
+    assert "known-issues/kafka-commit-failed" not in {r.id for r in idx.search("CommitFailedException", k=10).results}
+    assert [s["id"] for s in idx.similar("runbooks/disk-full")]  # vectors found through the id map
+    # The answers are those of a graph built from scratch.
+    full_index = tmp_path / "full"
+    build(replace(settings, index=full_index), log=lambda m: None, progress=False)
+    fresh = KnowledgeBase(Settings(index=full_index)).index()
+    for q in ("No space left on device", "ORA-00942: table or view does not exist", "certificate has expired",
+              "zorblax quota exhausted", "OOM command not allowed when used memory > maxmemory"):
+        assert [r.id for r in idx.search(q, k=3).results] == [r.id for r in fresh.search(q, k=3).results], q
+    # Edits go on until the dead ids pass the limit: then the graph is rebuilt without them.
+    for round_ in range(40):
+        disk.write_text(disk.read_text() + f"\nround {round_}\n")
+        build(settings, log=lambda m: None, progress=False)
+        manifest = store.read_manifest(store.current_path(index_copy))
+        if manifest["dense_tombstones"] == 0:
+            break
+        assert manifest["dense_tombstones"] <= MAX_TOMBSTONES * (manifest["counts"]["chunks"]
+                                                                 + manifest["dense_tombstones"])
+    else:
+        raise AssertionError("the graph was never rebuilt")
+    assert not (store.current_path(index_copy) / "dense_ids.npy").is_file()
+    assert KnowledgeBase(Settings(index=index_copy)).search("zorblax quota", k=1).results[0].id == "runbooks/disk-full"
 
 
 def test_updated_falls_back_to_the_last_git_commit(tmp_path):
