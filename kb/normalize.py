@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2
 DENSE_CHAR_BUDGET = 1000  # ~200-250 word pieces: what fits the model window
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -59,7 +59,7 @@ STOPWORDS = frozenset(
     "its me my no not of on or our so than that the their then there these they this to was we were "
     "what when where which while who why will with you your".split()
 )
-_TOKEN = re.compile(r"[a-z0-9_]+(?:[-.:/'][a-z0-9_]+)*")
+_TOKEN = re.compile(r"[a-z0-9_]+(?:[-.:/'][a-z0-9_]+)*", re.I)
 
 
 @dataclass
@@ -178,13 +178,27 @@ def identifiers(text: str) -> list[str]:
     return list(dict.fromkeys(m.group(0) for m in _IDENT.finditer(text)))
 
 
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
 def lexical_terms(text: str) -> list[str]:
-    """Lexical tokens: identifiers stay whole (`ora-00942`) and also yield their parts."""
+    """Lexical tokens: identifiers stay whole (`ora-00942`, `kubepodcrashlooping`) and also
+    yield their parts, split at punctuation and at case changes (`kube`, `pod`, `crash`, ...),
+    so a runbook titled by an alert name matches the words of the alert's message."""
     out: list[str] = []
-    for m in _TOKEN.finditer(text.lower()):
-        tok = m.group(0).strip("'")
-        parts = [p for p in re.split(r"[-.:/']", tok) if p]
-        if len(parts) > 1:
+    for m in _TOKEN.finditer(text):
+        raw = m.group(0).strip("'")
+        tok = raw.lower()
+        pieces = [p for p in re.split(r"[-.:/']", raw) if p]
+        parts: list[str] = []
+        for piece in pieces:
+            lower = piece.lower()
+            parts.append(lower)
+            if piece != lower and piece != piece.upper():  # camelCase or CamelCase: its words too
+                words = [w.lower() for w in _CAMEL.findall(piece)]
+                if len(words) > 1:
+                    parts += words
+        if len(pieces) > 1:
             out.append(tok)
         for p in parts:
             if p not in STOPWORDS and not (p.isdigit() and len(p) < 3) and len(p) > 1:

@@ -53,24 +53,28 @@ class Index:
             raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
         self.conn = store.connect(gen)
         self.encoder = OnnxEncoder(index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"])
-        rows = self.conn.execute(
-            "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx").fetchall()
-        self.ids = [r["id"] for r in rows]
-        self.by_id = {r["id"]: r["idx"] for r in rows}
-        self.types = [r["type"] for r in rows]
-        self.status = [r["status"] for r in rows]
-        self.services = [frozenset(json.loads(r["services"])) for r in rows]
-        self.tags = [frozenset(json.loads(r["tags"])) for r in rows]
-        self.signatures = SignatureMatcher(
-            [(r["idx"], sig) for r in rows for sig in json.loads(r["signatures"])])
-        self.published = np.array([s == "published" for s in self.status], dtype=bool)
-        self._by_value: dict[str, dict[str, np.ndarray]] = {}
-        for key, values in (("type", [[t] for t in self.types]), ("services", self.services), ("tags", self.tags)):
-            index: dict[str, list[int]] = {}
-            for i, vs in enumerate(values):
-                for v in vs:
-                    index.setdefault(v, []).append(i)
-            self._by_value[key] = {v: np.array(ix, dtype=np.int64) for v, ix in index.items()}
+        self.ids: list[str] = []
+        self.by_id: dict[str, int] = {}
+        published: list[bool] = []
+        sigs: list[tuple[int, Any]] = []
+        # Filter values -> the articles holding them; no per-article Python objects are kept
+        # beyond the id (100k articles' frozensets alone cost ~50 MB).
+        by_value: dict[str, dict[str, list[int]]] = {"type": {}, "services": {}, "tags": {}}
+        for r in self.conn.execute(
+                "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx"):
+            i = r["idx"]
+            self.ids.append(r["id"])
+            self.by_id[r["id"]] = i
+            published.append(r["status"] == "published")
+            by_value["type"].setdefault(r["type"], []).append(i)
+            for key in ("services", "tags"):
+                for v in set(json.loads(r[key])):
+                    by_value[key].setdefault(v, []).append(i)
+            sigs += [(i, sig) for sig in json.loads(r["signatures"])]
+        self.signatures = SignatureMatcher(sigs)
+        self.published = np.array(published, dtype=bool)
+        self._by_value = {key: {v: np.array(ix, dtype=np.int64) for v, ix in vals.items()}
+                          for key, vals in by_value.items()}
         self.chunk_article = np.array(
             [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
         self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
@@ -252,7 +256,7 @@ class Index:
         for s, fid in zip(sims[0], fids[0], strict=True):
             ci = self.id_chunk[fid] if fid >= 0 else -1
             a = int(self.chunk_article[ci]) if ci >= 0 else -1
-            if a < 0 or a == idx or a in seen or self.status[a] != "published":
+            if a < 0 or a == idx or a in seen or not self.published[a]:
                 continue
             seen[a] = float(s)
             if len(seen) == k:

@@ -41,3 +41,32 @@ def test_save_and_load_round_trip(tmp_path):
     again = Lexical.load(tmp_path)
     q = lexical_terms("redis maxmemory")
     assert np.allclose(lex.scores(q)[0], again.scores(q)[0])
+
+
+def test_identifiers_stay_whole_and_also_yield_their_words():
+    terms = lexical_terms("KubePodCrashLooping: reason CrashLoopBackOff, java.lang.NullPointerException, ORA-00942")
+    for whole in ("kubepodcrashlooping", "crashloopbackoff", "java.lang.nullpointerexception", "ora-00942"):
+        assert whole in terms
+    for word in ("kube", "pod", "crash", "looping", "loop", "null", "pointer", "exception", "00942"):
+        assert word in terms
+    # All-capitals codes are not split into letters; lowercase words are left alone.
+    assert lexical_terms("ECONNRESET OOMKilled timeout") == ["econnreset", "oomkilled", "oom", "killed", "timeout"]
+
+
+def test_an_alert_message_reaches_the_runbook_named_after_the_alert():
+    lex = Lexical.build([lexical_terms(t) for t in (
+        "KubePodCrashLooping runbook: check the container logs",
+        "KubeDaemonSetRolloutStuck runbook: check the rollout",
+    )])
+    scores, _ = lex.scores(lexical_terms("Pod orders/worker is crash looping on cluster prod"))
+    assert int(np.argmax(scores)) == 0 and scores[1] == 0
+
+
+def test_scores_equal_the_sum_of_matrix_rows():
+    lex = Lexical.build(_docs())
+    q = lexical_terms("table exist maxmemory ora-00942")
+    ids = sorted({lex.vocab[t] for t in q if t in lex.vocab})
+    expected = np.asarray(lex.matrix[ids].sum(axis=0)).ravel()
+    assert np.allclose(lex.scores(q)[0], expected)
+    docs = np.array([2, 1, 0])
+    assert lex.presence(["table", "maxmemory"], docs).tolist() == [[False, True, True], [True, False, False]]
