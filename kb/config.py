@@ -25,6 +25,7 @@ class Settings:
     reload_interval: float = 2.0  # seconds between checks for a new index generation
     rate_limit: int = 0  # API requests a minute per client; 0 = no limit
     faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
+    cache: Path | None = None  # where the model's ONNX export is kept for every index; None = none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -40,6 +41,8 @@ class Settings:
             reload_interval=float(env.get("KB_RELOAD_INTERVAL", "2.0")),
             rate_limit=int(env.get("KB_RATE_LIMIT", "0") or 0),
             faiss=env.get("KB_FAISS", "auto") or "auto",
+            cache=Path(env["KB_CACHE"]) if env.get("KB_CACHE") else
+            Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb",
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

@@ -66,16 +66,35 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def ensure_onnx(index_dir: Path, identity: dict[str, str]) -> Path:
-    """The query encoder for these weights, exported once and shared by generations."""
+def ensure_onnx(index_dir: Path, identity: dict[str, str], cache: Path | None = None) -> Path:
+    """The model's ONNX export for these weights, in index_dir/models (shared by generations).
+
+    Exporting imports torch and takes ~5-8 s; the export depends only on the weights, so it is
+    also kept in the user's cache (KB_CACHE, default ~/.cache/kb) and copied into every new
+    index from there. Without a writable cache the index gets its own export.
+    """
     models = index_dir / "models"
     models.mkdir(parents=True, exist_ok=True)
-    onnx = models / f"{identity['sha256'][:16]}.onnx"
-    tok = models / f"{identity['sha256'][:16]}.tokenizer.json"
+    name = identity["sha256"][:16]
+    onnx = models / f"{name}.onnx"
+    tok = models / f"{name}.tokenizer.json"
     if not tok.is_file():
         shutil.copyfile(Path(identity["dir"]) / "tokenizer.json", tok)
-    if not onnx.is_file():
+    if onnx.is_file():
+        return onnx
+    shared = cache / f"{name}.onnx" if cache is not None else None
+    if shared is not None and not shared.is_file():
+        try:
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            export_onnx(Path(identity["dir"]), shared)
+        except OSError:
+            shared = None
+    if shared is None:
         export_onnx(Path(identity["dir"]), onnx)
+        return onnx
+    tmp = onnx.with_suffix(".tmp")
+    shutil.copyfile(shared, tmp)  # a copy, not a link: damage to one index stays in that index
+    os.replace(tmp, onnx)
     return onnx
 
 
@@ -191,7 +210,7 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
                                     embedded=0, reused=prev.manifest["counts"]["chunks"],
                                     seconds=round(time.perf_counter() - started, 3))
                 return BuildResult(prev.gen.name, stats, plan.problems)
-            onnx_path = ensure_onnx(index_dir, identity)
+            onnx_path = ensure_onnx(index_dir, identity, settings.cache)
             embedded = _embed(plan, prev, onnx_path, progress)
             gen = store.new_generation(index_dir)
             try:

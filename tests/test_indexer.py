@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -156,3 +157,36 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     assert kb.index().article("b")["updated"] == "2024-01-02"
     assert kb.search("No space left on device", k=1).results[0].updated == "2026-02-03"
     assert kb.index().manifest["git_commit"]
+
+
+def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, built_index, monkeypatch):
+    import kb.indexer as indexer
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (exported,) = (built_index / "models").glob("*.onnx")
+    shutil.copyfile(exported, cache / exported.name)  # as a first build on this machine left it
+
+    def no_export(*a):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(indexer, "export_onnx", no_export)
+    index = tmp_path / "index"
+    build(Settings(articles=FIXTURE_KB, index=index, cache=cache), log=lambda m: None, progress=False)
+    copied = index / "models" / exported.name
+    assert copied.read_bytes() == exported.read_bytes() and not copied.samefile(cache / exported.name)
+    assert KnowledgeBase(Settings(index=index)).search("No space left on device", k=1).results[0].id \
+        == "runbooks/disk-full"
+    # Without a usable cache the index gets its own export.
+    calls = []
+    monkeypatch.setattr(indexer, "export_onnx", lambda src, out: (calls.append(out), shutil.copyfile(exported, out)))
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    build(Settings(articles=FIXTURE_KB, index=tmp_path / "other", cache=blocked / "kb"), log=lambda m: None,
+          progress=False)
+    assert calls == [tmp_path / "other" / "models" / exported.name]
+
+
+def test_settings_put_the_model_cache_under_xdg_cache_home():
+    assert Settings.from_env({"XDG_CACHE_HOME": "/c"}).cache == Path("/c/kb")
+    assert Settings.from_env({"KB_CACHE": "/k", "XDG_CACHE_HOME": "/c"}).cache == Path("/k")
