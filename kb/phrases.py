@@ -50,9 +50,10 @@ class Phrases:
 
     @classmethod
     def load(cls, folder: Path) -> Phrases:
-        # A plain ndarray view of the mapped file: slicing a np.memmap costs more than the lookup.
-        hashes = np.load(folder / "phrases.npy", mmap_mode="r")
-        return cls(np.ndarray(hashes.shape, hashes.dtype, hashes), np.load(folder / "phrase_offsets.npy"))
+        # A plain ndarray view of the mapped file (no copy): slicing a np.memmap costs more than
+        # the lookup.
+        hashes = np.asarray(np.load(folder / "phrases.npy", mmap_mode="r"))
+        return cls(hashes, np.load(folder / "phrase_offsets.npy"))
 
     def overlap(self, query: np.ndarray, article: int) -> float:
         """Share of the query's tokens and bigrams found verbatim in the article."""

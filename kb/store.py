@@ -3,10 +3,12 @@ pointer flip, pinned to the model and format that built them.
 
     index/CURRENT              name of the published generation
     index/.lock                held by the one build that may run
-    index/models/<sha>.onnx    the query encoder exported from the weights with that sha
-    index/gen-<time>-<rand>/   manifest.json, dense.faiss, lexical.npz, vocab.json, idf.npy, meta.sqlite,
-                               phrases.npy, counts.npz, and dense_ids.npy when an HNSW graph was
-                               extended in place (the FAISS id of each chunk; without it, id = chunk)
+    index/models/<sha>.onnx    the encoder exported from the weights with that sha
+    index/gen-<time>-<rand>/   manifest.json, dense.faiss, lexical_*.npy (BM25 CSR arrays, mapped),
+                               vocab.json, idf.npy, meta.sqlite, phrases.npy, phrase_offsets.npy,
+                               counts.npz (term counts, for the next build), and dense_ids.npy
+                               when an HNSW graph was extended in place (the FAISS id of each
+                               chunk; without it, chunk i is id i)
 """
 
 from __future__ import annotations

@@ -151,7 +151,8 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
 
 @pytest.mark.parametrize("damage, error", [
     (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:1000]), IndexCorrupt),
-    (lambda g: (g / "lexical.npz").write_bytes(b"garbage"), IndexCorrupt),
+    (lambda g: (g / "lexical_data.npy").write_bytes((g / "lexical_data.npy").read_bytes()[:200]), IndexCorrupt),
+    (lambda g: (g / "vocab.json").write_text("[]"), IndexCorrupt),
     (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),
     (lambda g: (g / "meta.sqlite").unlink(), IndexCorrupt),
     (lambda g: (g / "manifest.json").write_text(json.dumps(
