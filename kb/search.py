@@ -170,8 +170,14 @@ class Index:
         lex, _ = self.lexical.scores(norm.terms)
         lex = np.where(allowed, lex, 0.0)
         lex_max = float(lex.max()) if lex.size else 0.0
-        n_lex = min(LEXICAL_CANDIDATES, len(lex))
-        top_lex = [int(i) for i in np.argpartition(-lex, n_lex - 1)[:n_lex] if lex[i] > 0] if n_lex else []
+        hit = np.flatnonzero(lex > 0)
+        if len(hit) > LEXICAL_CANDIDATES:  # the best: values above the k-th (np.partition is the
+            vals = lex[hit]  # cheapest top-k here, ~0.5 ms over 100k articles); ties may add a few
+            kth = len(vals) - LEXICAL_CANDIDATES
+            hit = hit[vals >= np.partition(vals, kth)[kth]]
+            if len(hit) > 2 * LEXICAL_CANDIDATES:  # many equal scores: keep a fixed number
+                hit = np.sort(hit[np.argsort(-lex[hit], kind="stable")[:LEXICAL_CANDIDATES]])
+        top_lex = hit.tolist()
         sig = self.signatures.matches(raw, allowed)
         floor = min((s for s, _ in best.values()), default=0.0)
         arts = np.array(sorted(set(best) | set(top_lex) | set(sig)), dtype=np.int64)

@@ -8,6 +8,8 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
+import numpy as np
+
 _WORD = re.compile(r"[a-z0-9_]{4,}")
 _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word might be optional
 
@@ -18,35 +20,46 @@ def _words(text: str) -> list[str]:
 
 
 class SignatureMatcher:
-    """Matches a raw query against every article's signatures."""
+    """Matches a raw query against every article's signatures.
+
+    Identical signatures (a template's, copied into many articles) are tried once: each
+    distinct (kind, pattern) holds the articles that carry it.
+    """
 
     def __init__(self, entries: list[tuple[int, dict[str, str]]]) -> None:
-        self.keyed: dict[str, list[tuple[int, str, Any, str]]] = defaultdict(list)
-        self.always: list[tuple[int, str, Any, str]] = []
-        prepared: list[tuple[tuple[int, str, Any, str], list[str]]] = []
+        self.keyed: dict[str, list[_Pattern]] = defaultdict(list)
+        self.always: list[_Pattern] = []
+        patterns: dict[tuple[str, str], _Pattern] = {}
         for article, sig in entries:
             if "regex" in sig:
-                try:
-                    rx = re.compile(sig["regex"])
-                except re.error:
-                    continue  # `kb check` reports it; search ignores it
-                safe = not _UNSAFE_REGEX.search(sig["regex"])
-                words = _words(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else []
-                prepared.append(((article, "regex", rx, sig["regex"]), words))
+                key = ("regex", sig["regex"])
+                if key not in patterns:
+                    try:
+                        rx = re.compile(sig["regex"])
+                    except re.error:
+                        continue  # `kb check` reports it; search ignores it
+                    safe = not _UNSAFE_REGEX.search(sig["regex"])
+                    words = _words(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else []
+                    patterns[key] = _Pattern("regex", rx, sig["regex"], words)
             else:
                 text = " ".join(sig["text"].split()).lower()
-                if len(text) >= 4:
-                    prepared.append(((article, "text", text, sig["text"]), _words(text)))
+                if len(text) < 4:
+                    continue
+                key = ("text", text)
+                if key not in patterns:
+                    patterns[key] = _Pattern("text", text, sig["text"], _words(text))
+            patterns[key].articles.append(article)
         # Key each signature by its rarest word, so a query tries few signatures per word.
-        counts = Counter(w for _, words in prepared for w in set(words))
-        for entry, words in prepared:
-            if words:
-                self.keyed[min(words, key=lambda w: (counts[w], -len(w)))].append(entry)
+        counts = Counter(w for p in patterns.values() for w in set(p.words))
+        for p in patterns.values():
+            p.seal()
+            if p.words:
+                self.keyed[min(p.words, key=lambda w: (counts[w], -len(w)))].append(p)
             else:
-                self.always.append(entry)
+                self.always.append(p)
 
     def __len__(self) -> int:
-        return len(self.always) + sum(len(v) for v in self.keyed.values())
+        return sum(len(p.articles) for p in self.always) + sum(len(p.articles) for v in self.keyed.values() for p in v)
 
     def matches(self, raw: str, allowed: Any) -> dict[int, str]:
         """article -> the first signature of it that the query matches."""
@@ -56,9 +69,21 @@ class SignatureMatcher:
         candidates = list(self.always)
         for w in words:
             candidates.extend(self.keyed.get(w, ()))
-        for article, kind, pattern, label in candidates:
-            if article in hits or not allowed[article]:
-                continue
-            if (kind == "text" and pattern in flat) or (kind == "regex" and pattern.search(raw)):
-                hits[article] = label
+        for p in candidates:
+            if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw)):
+                for article in p.articles[allowed[p.articles]].tolist():
+                    hits.setdefault(article, p.label)
         return hits
+
+
+class _Pattern:
+    """One distinct signature and the articles that carry it."""
+
+    __slots__ = ("kind", "pattern", "label", "words", "articles")
+
+    def __init__(self, kind: str, pattern: Any, label: str, words: list[str]) -> None:
+        self.kind, self.pattern, self.label, self.words = kind, pattern, label, words
+        self.articles: Any = []
+
+    def seal(self) -> None:
+        self.articles = np.array(self.articles, dtype=np.int64)
