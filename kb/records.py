@@ -17,7 +17,7 @@ import numpy as np
 from kb import store
 from kb.articles import Article
 from kb.chunking import TokenOffsets, chunk_article
-from kb.normalize import NORMALIZER_VERSION, lexical_terms, normalize_document
+from kb.normalize import lexical_terms, normalize_document
 from kb.phrases import phrase_hashes
 
 ARTICLE_COLUMNS = ("id", "path", "title", "type", "status", "services", "tags", "severity", "created",
@@ -50,8 +50,11 @@ def article_hash(article: Article) -> str:
     return hashlib.sha1(f"{article.path}\0{meta}\0{article.body}".encode()).hexdigest()
 
 
-def chunk_hash(model_sha: str, text: str) -> str:
-    return hashlib.sha1(f"{model_sha}\0{NORMALIZER_VERSION}\0{text}".encode()).hexdigest()
+def chunk_hash(model_sha: str, embedded_text: str) -> str:
+    """What a chunk's vector depends on: the weights and the exact text embedded (already
+    normalized, so a normalizer change that alters it changes the hash, and one that only
+    changes lexical terms keeps every vector)."""
+    return hashlib.sha1(f"{model_sha}\0{embedded_text}".encode()).hexdigest()
 
 
 def _regex_words(pattern: str) -> str:

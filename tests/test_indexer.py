@@ -190,3 +190,13 @@ def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, buil
 def test_settings_put_the_model_cache_under_xdg_cache_home():
     assert Settings.from_env({"XDG_CACHE_HOME": "/c"}).cache == Path("/c/kb")
     assert Settings.from_env({"KB_CACHE": "/k", "XDG_CACHE_HOME": "/c"}).cache == Path("/k")
+
+
+def test_a_normalizer_change_that_only_touches_lexical_terms_keeps_every_vector(index_copy):
+    import json
+
+    gen = store.current_path(index_copy)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps({**manifest, "normalizer_version": 0}))  # an older normalizer
+    result = build(Settings(articles=FIXTURE_KB, index=index_copy), log=lambda m: None, progress=False)
+    assert result.stats.changed == 0 and result.stats.embedded == 0 and result.stats.reused == result.stats.chunks

@@ -1,0 +1,67 @@
+"""Fusion's cost: `Index.search` beside a dense-only search of the same index, same queries.
+
+The dense-only path is what a plain embedding search would do with this index: normalize and
+embed the query, search FAISS, keep each article's best chunk, and build the same k results
+(snippet included). Both run in this process, interleaved, over distinct short queries.
+
+    .venv/bin/python bench/fusion_latency.py INDEX_DIR [INDEX_DIR ...]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import short_queries  # noqa: E402
+
+from kb.config import Settings  # noqa: E402
+from kb.core import KnowledgeBase  # noqa: E402
+from kb.fusion import Candidate  # noqa: E402
+from kb.normalize import normalize_query  # noqa: E402
+from kb.search import DENSE_CANDIDATES  # noqa: E402
+
+
+def dense_only(idx, query: str, k: int = 10) -> list:
+    norm = normalize_query(query)
+    qv = idx.encoder.encode([norm.dense])
+    sims, fids = idx.dense.search(qv, min(idx.dense.ntotal, DENSE_CANDIDATES))
+    best: dict[int, tuple[float, int]] = {}
+    for sim, fid in zip(sims[0].tolist(), fids[0].tolist(), strict=True):
+        ci = int(idx.id_chunk[fid]) if fid >= 0 else -1
+        if ci >= 0:
+            a = int(idx.chunk_article[ci])
+            if idx.published[a] and a not in best:
+                best[a] = (sim, ci)
+    top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
+    return [idx._result(Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s),
+                        norm, False) for a, (s, ci) in top]
+
+
+def main() -> None:
+    queries = short_queries(600)
+    for index_dir in sys.argv[1:]:
+        idx = KnowledgeBase(Settings(index=Path(index_dir))).index()
+        for q in queries[:20]:
+            idx.search(q)
+            dense_only(idx, q)
+        fused, dense = [], []
+        for q in queries[20:]:
+            t = time.perf_counter()
+            dense_only(idx, q)
+            dense.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            idx.search(q)
+            fused.append((time.perf_counter() - t) * 1000)
+        d, f = statistics.median(dense), statistics.median(fused)
+        print(f"{index_dir}: {idx.article_count} articles, short query p50 dense-only {d:.2f} ms, "
+              f"fused {f:.2f} ms, fusion adds {f - d:+.2f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()
