@@ -40,14 +40,14 @@ class SignatureMatcher:
                         continue  # `kb check` reports it; search ignores it
                     safe = not _UNSAFE_REGEX.search(sig["regex"])
                     words = _words(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else []
-                    patterns[key] = _Pattern("regex", rx, sig["regex"], words)
+                    patterns[key] = _Pattern(len(patterns), "regex", rx, sig["regex"], words)
             else:
                 text = " ".join(sig["text"].split()).lower()
                 if len(text) < 4:
                     continue
                 key = ("text", text)
                 if key not in patterns:
-                    patterns[key] = _Pattern("text", text, sig["text"], _words(text))
+                    patterns[key] = _Pattern(len(patterns), "text", text, sig["text"], _words(text))
             patterns[key].articles.append(article)
         # Key each signature by its rarest word, so a query tries few signatures per word.
         counts = Counter(w for p in patterns.values() for w in set(p.words))
@@ -69,7 +69,9 @@ class SignatureMatcher:
         candidates = list(self.always)
         for w in words:
             candidates.extend(self.keyed.get(w, ()))
-        for p in candidates:
+        # In the order the signatures first appear (article order, then frontmatter order), so
+        # the label reported for an article does not depend on set iteration order.
+        for p in sorted(candidates, key=lambda p: p.order):
             if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw)):
                 for article in p.articles[allowed[p.articles]].tolist():
                     hits.setdefault(article, p.label)
@@ -79,10 +81,10 @@ class SignatureMatcher:
 class _Pattern:
     """One distinct signature and the articles that carry it."""
 
-    __slots__ = ("kind", "pattern", "label", "words", "articles")
+    __slots__ = ("order", "kind", "pattern", "label", "words", "articles")
 
-    def __init__(self, kind: str, pattern: Any, label: str, words: list[str]) -> None:
-        self.kind, self.pattern, self.label, self.words = kind, pattern, label, words
+    def __init__(self, order: int, kind: str, pattern: Any, label: str, words: list[str]) -> None:
+        self.order, self.kind, self.pattern, self.label, self.words = order, kind, pattern, label, words
         self.articles: Any = []
 
     def seal(self) -> None:

@@ -32,3 +32,19 @@ def test_filtered_out_articles_do_not_match():
     mask = ALL.copy()
     mask[1] = False
     assert m.matches("error: disk quota exceeded", mask) == {}
+
+
+def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_listed_match():
+    template = {"text": "remaining connection slots are reserved"}
+    entries = [(a, template) for a in range(8)]  # a template copied into many articles
+    entries += [(8, {"text": "security token included in the request is expired"}),
+                (8, {"regex": r"An error occurred \(ExpiredToken\) when calling the \w+ operation"})]
+    m = SignatureMatcher(entries)
+    assert len(m.keyed) + len(m.always) <= 3 and len(m) == 10
+    allowed = ALL.copy()
+    allowed[2] = False
+    hits = m.matches("FATAL: remaining connection slots are reserved for superuser", allowed)
+    assert sorted(hits) == [0, 1, 3, 4, 5, 6, 7]
+    q = "An error occurred (ExpiredToken) when calling the GetObject operation: The security token " \
+        "included in the request is expired"
+    assert m.matches(q, ALL) == {8: "security token included in the request is expired"}
