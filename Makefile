@@ -42,6 +42,7 @@ screenshots: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fusion_latency.py $(wildcard bench/out/index-1000 bench/out/index-10000 bench/out/index-100000)
 
 bench-quality: setup
 	$(BIN)/python bench/quality.py

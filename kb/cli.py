@@ -137,7 +137,7 @@ def search_cmd(ctx: click.Context, articles: str | None, index_dir: str | None,
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 # Searches are CPU-bound and share one GIL: one thread per core plus one (to cover a request
-# waiting on I/O) served 168-188 req/s on 2 cores where 8 threads served 125-141 (bench/README.md).
+# waiting on I/O) served 172-188 req/s on 2 cores where 8 threads served 125-141 (bench/README.md).
 @click.option("--threads", default=lambda: (os.cpu_count() or 1) + 1, show_default="cores + 1", type=int,
               help="Worker threads.")
 @click.pass_context
