@@ -70,3 +70,17 @@ def test_scores_equal_the_sum_of_matrix_rows():
     assert np.allclose(lex.scores(q)[0], expected)
     docs = np.array([2, 1, 0])
     assert lex.presence(["table", "maxmemory"], docs).tolist() == [[False, True, True], [True, False, False]]
+
+
+def test_a_generation_written_before_the_arrays_were_mapped_still_loads(tmp_path):
+    from scipy import sparse
+
+    lex = Lexical.build(_docs())
+    lex.save(tmp_path)
+    for name in ("indptr", "indices", "data", "shape"):
+        (tmp_path / f"lexical_{name}.npy").unlink()
+    sparse.save_npz(tmp_path / "lexical.npz", lex.matrix, compressed=False)  # the earlier layout
+    again = Lexical.load(tmp_path)
+    q = lexical_terms("ORA-00942 table maxmemory")
+    assert np.allclose(lex.scores(q)[0], again.scores(q)[0])
+    assert again.presence(["maxmemory"], np.array([0, 2])).tolist() == [[False, True]]
