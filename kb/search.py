@@ -49,6 +49,7 @@ class Index:
             self.dense = faiss.read_index(str(gen / "dense.faiss"))
             self.lexical = Lexical.load(gen)
             self.phrases = Phrases.load(gen)
+            self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
             raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
         self.conn = store.connect(gen)
@@ -77,7 +78,6 @@ class Index:
                           for key, vals in by_value.items()}
         self.chunk_article = np.array(
             [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
-        self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
         self.id_chunk = np.full(self.dense.ntotal, -1, dtype=np.int64)  # FAISS id -> chunk (-1: dead)
         if len(self.dense_ids) != len(self.chunk_article) or (len(self.dense_ids) and (
                 self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)):

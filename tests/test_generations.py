@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb import store
@@ -153,6 +154,8 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
     (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:1000]), IndexCorrupt),
     (lambda g: (g / "lexical_data.npy").write_bytes((g / "lexical_data.npy").read_bytes()[:200]), IndexCorrupt),
     (lambda g: (g / "vocab.json").write_text("[]"), IndexCorrupt),
+    (lambda g: (g / "dense_ids.npy").write_bytes(b"\x93NUMPY garbage"), IndexCorrupt),
+    (lambda g: np.save(g / "dense_ids.npy", np.arange(3)), IndexCorrupt),  # counts that do not match
     (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),
     (lambda g: (g / "meta.sqlite").unlink(), IndexCorrupt),
     (lambda g: (g / "manifest.json").write_text(json.dumps(
