@@ -17,6 +17,7 @@ import numpy as np
 from kb import store
 from kb.articles import Article
 from kb.chunking import TokenOffsets, chunk_article
+from kb.errors import IndexCorrupt
 from kb.normalize import lexical_terms, normalize_document
 from kb.phrases import phrase_hashes
 
@@ -130,7 +131,11 @@ class Previous:
             import faiss
 
             assert self.gen is not None
-            self._dense = faiss.read_index(str(self.gen / "dense.faiss"))
+            try:
+                self._dense = faiss.read_index(str(self.gen / "dense.faiss"))
+            except Exception as e:  # noqa: BLE001 - truncated or corrupt
+                raise IndexCorrupt(f"the current generation {self.gen.name} is damaged ({e}) - "
+                                   "run `kb index --full`") from e
         return self._dense
 
     def dense_ids(self) -> np.ndarray:

@@ -179,3 +179,16 @@ def test_cli_reports_an_index_from_another_model_clearly(index_copy, runner):
     r = runner.invoke(cli, ["--index", str(index_copy), "search", "disk full"])
     assert r.exit_code == 1
     assert "built with model='some/other-model'" in r.output and "run `kb index --full`" in r.output
+
+
+def test_a_build_over_a_damaged_generation_says_to_rebuild_and_full_does(kb_copy, runner):
+    articles, index = kb_copy
+    gen = store.current_path(index)
+    (gen / "dense.faiss").write_bytes((gen / "dense.faiss").read_bytes()[:1000])
+    _touch_article(articles, "photon relay desynchronized")
+    r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index"])
+    assert r.exit_code != 0 and "kb index --full" in r.output and "Traceback" not in r.output
+    assert store.current_path(index) == gen  # nothing published
+    r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index", "--full"])
+    assert r.exit_code == 0, r.output
+    assert _search_ok(index, "photon relay desynchronized") == "kb/new-article"
