@@ -104,6 +104,7 @@ class Previous:
         self.built_ns = 0
         self.manifest: dict[str, Any] = {}
         self._dense: Any = None
+        self._dense_ids: np.ndarray | None = None
         if index_dir is None:
             return
         try:
@@ -139,15 +140,15 @@ class Previous:
         return self._dense
 
     def dense_ids(self) -> np.ndarray:
-        """FAISS id of each previous chunk, in chunk order (see store.dense_ids)."""
+        """FAISS id of each previous chunk, in chunk order (see store.dense_ids); read once."""
         assert self.gen is not None
-        return store.dense_ids(self.gen, self.dense.ntotal)
+        if self._dense_ids is None:
+            self._dense_ids = store.dense_ids(self.gen, self.dense.ntotal)
+        return self._dense_ids
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The previous vectors of chunks `rows` (chunk idx), in that order."""
-        if not len(rows):
-            return np.zeros((0, self.dense.d), dtype=np.float32)
-        return self.dense.reconstruct_batch(self.dense_ids()[rows].astype(np.int64))
+        return store.chunk_vectors(self.dense, self.dense_ids(), rows)
 
     def chunk_articles(self) -> np.ndarray:
         """The article of each previous chunk (non-decreasing: chunks are stored by article)."""

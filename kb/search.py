@@ -93,9 +93,7 @@ class Index:
 
     def chunk_vectors(self, chunks: np.ndarray) -> np.ndarray:
         """The stored vectors of chunks (chunk idx), in that order."""
-        if not len(chunks):
-            return np.zeros((0, self.dense.d), dtype=np.float32)
-        return self.dense.reconstruct_batch(self.dense_ids[chunks].astype(np.int64))
+        return store.chunk_vectors(self.dense, self.dense_ids, chunks)
 
     def close(self) -> None:
         self.conn.close()

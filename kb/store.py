@@ -177,6 +177,13 @@ def dense_ids(gen: Path, ntotal: int) -> np.ndarray:
     return np.load(path)
 
 
+def chunk_vectors(dense: Any, ids: np.ndarray, chunks: np.ndarray) -> np.ndarray:
+    """The stored vectors of `chunks` (chunk idx, in that order), given each chunk's FAISS id."""
+    if not len(chunks):
+        return np.zeros((0, dense.d), dtype=np.float32)
+    return dense.reconstruct_batch(ids[chunks].astype(np.int64))
+
+
 def connect(path: Path, readonly: bool = True) -> sqlite3.Connection:
     """Open a generation's metadata database (read-only when serving)."""
     db = path / "meta.sqlite"
