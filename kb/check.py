@@ -295,6 +295,3 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
             out.append(f.problem(f.line_of(key), "W501", f"not updated for {age} days (since {when}, from "
                                                          f"{source}); owner: {owner}"))
     return sorted(out, key=lambda p: (p.path, p.line))
-
-
-# -- near-duplicates -----------------------------------------------------------------------------

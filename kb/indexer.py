@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from kb.chunking import tokenizer_offsets
 from kb.config import Settings
 from kb.embedding import DIM, OnnxEncoder, export_onnx, model_identity
 from kb.errors import ArticleError, KBError
-from kb.gitinfo import last_commit_dates
+from kb.gitinfo import head_commit, last_commit_dates
 from kb.normalize import NORMALIZER_VERSION, normalize_document
 from kb.records import ARTICLE_COLUMNS, CHUNK_COLUMNS, Previous, Record, article_hash, new_record
 
@@ -54,16 +53,6 @@ def expected_manifest(identity: dict[str, str]) -> dict[str, Any]:
     return {"format_version": store.FORMAT_VERSION, "model": identity["name"],
             "model_sha256": identity["sha256"], "dim": DIM,
             "normalizer_version": NORMALIZER_VERSION}
-
-
-def git_commit(folder: Path) -> str | None:
-    """The commit of the git repository holding `folder`, if any."""
-    try:
-        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def ensure_onnx(index_dir: Path, identity: dict[str, str], cache: Path | None = None) -> Path:
@@ -166,21 +155,23 @@ def index_encoder(onnx_path: Path) -> Any:
                        threads=os.cpu_count() or 1)
 
 
-def _embed(plan: _Plan, prev: Previous, onnx_path: Path, progress: bool | None) -> int:
-    """Give every new record its vectors, embedding only chunks not seen before; returns how many."""
+def _embed(plan: _Plan, prev: Previous, onnx_path: Path, progress: bool | None) -> tuple[int, Any]:
+    """Give every new record its vectors, embedding only chunks not seen before; returns how many,
+    and the encoder when one was loaded."""
     known = prev.vectors_by_hash({c[5] for rec in plan.new for c in rec.chunks})
     todo: dict[str, str] = {}
     for rec in plan.new:
         for c in rec.chunks:
             if c[5] not in known:
                 todo.setdefault(c[5], normalize_document(c[4]))
+    encoder = None
     if todo:
         encoder = index_encoder(onnx_path)
         vecs = encoder.encode(list(todo.values()), progress=sys.stderr.isatty() if progress is None else progress)
         known.update(zip(todo, vecs, strict=True))
     for rec in plan.new:
         rec.vectors = np.array([known[c[5]] for c in rec.chunks], dtype=np.float32).reshape(-1, DIM)
-    return len(todo)
+    return len(todo), encoder
 
 
 def build(settings: Settings, full: bool = False, log: Log = print, wait: float = 0.0,
@@ -211,7 +202,7 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
                                     seconds=round(time.perf_counter() - started, 3))
                 return BuildResult(prev.gen.name, stats, plan.problems)
             onnx_path = ensure_onnx(index_dir, identity, settings.cache)
-            embedded = _embed(plan, prev, onnx_path, progress)
+            embedded, encoder = _embed(plan, prev, onnx_path, progress)
             gen = store.new_generation(index_dir)
             try:
                 n_chunks, tombstones = _write(gen, plan, prev, settings)
@@ -221,14 +212,14 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
                                     seconds=round(time.perf_counter() - started, 3))
                 manifest = {**expect, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             "built_ns": started_ns, "articles_dir": str(settings.articles.resolve()),
-                            "git_commit": git_commit(settings.articles),
+                            "git_commit": head_commit(settings.articles),
                             "onnx": f"models/{onnx_path.name}",
                             "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
                             "faiss": _faiss_kind(n_chunks, settings), "dense_tombstones": tombstones,
                             "counts": stats.__dict__,
                             "skipped": plan.problems}
                 store.write_manifest(gen, manifest)
-                _smoke_test(gen, index_dir, manifest)
+                _smoke_test(index_dir, manifest, encoder)
                 store.publish(index_dir, gen)
             except BaseException:
                 shutil.rmtree(gen, ignore_errors=True)
@@ -358,8 +349,10 @@ def _write_dense(gen: Path, prev: Previous, rows: np.ndarray, new_vectors: np.nd
     return 0
 
 
-def _smoke_test(gen: Path, index_dir: Path, manifest: dict[str, Any]) -> None:
-    """Refuse to publish a generation whose query encoder does not load."""
-    OnnxEncoder(index_dir / manifest["onnx"], index_dir / manifest["tokenizer"]).encode(["smoke test"])
+def _smoke_test(index_dir: Path, manifest: dict[str, Any], loaded: Any = None) -> None:
+    """Refuse to publish a generation whose query encoder does not load; the encoder this build
+    already loaded from the same file is proof enough, and saves loading it twice."""
+    encoder = loaded or OnnxEncoder(index_dir / manifest["onnx"], index_dir / manifest["tokenizer"])
+    encoder.encode(["smoke test"])
 
 

@@ -152,7 +152,7 @@ class Previous:
 
     def chunk_articles(self) -> np.ndarray:
         """The article of each previous chunk (non-decreasing: chunks are stored by article)."""
-        return np.array([r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int64)
+        return store.chunk_articles(self.conn)
 
     def ids(self) -> dict[int, str]:
         if self.gen is None:

@@ -76,8 +76,7 @@ class Index:
         self.published = np.array(published, dtype=bool)
         self._by_value = {key: {v: np.array(ix, dtype=np.int64) for v, ix in vals.items()}
                           for key, vals in by_value.items()}
-        self.chunk_article = np.array(
-            [r[0] for r in self.conn.execute("SELECT article FROM chunks ORDER BY idx")], dtype=np.int32)
+        self.chunk_article = store.chunk_articles(self.conn).astype(np.int32)
         self.id_chunk = np.full(self.dense.ntotal, -1, dtype=np.int64)  # FAISS id -> chunk (-1: dead)
         if len(self.dense_ids) != len(self.chunk_article) or (len(self.dense_ids) and (
                 self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)):

@@ -177,6 +177,12 @@ def dense_ids(gen: Path, ntotal: int) -> np.ndarray:
     return np.load(path)
 
 
+def chunk_articles(conn: sqlite3.Connection) -> np.ndarray:
+    """The article of each chunk of a generation, in chunk order (non-decreasing: chunks are
+    stored by article)."""
+    return np.fromiter((r[0] for r in conn.execute("SELECT article FROM chunks ORDER BY idx")), dtype=np.int64)
+
+
 def chunk_vectors(dense: Any, ids: np.ndarray, chunks: np.ndarray) -> np.ndarray:
     """The stored vectors of `chunks` (chunk idx, in that order), given each chunk's FAISS id."""
     if not len(chunks):
