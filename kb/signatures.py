@@ -69,12 +69,13 @@ class SignatureMatcher:
         candidates = list(self.always)
         for w in words:
             candidates.extend(self.keyed.get(w, ()))
+        matched = [p for p in candidates
+                   if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))]
         # In the order the signatures first appear (article order, then frontmatter order), so
         # the label reported for an article does not depend on set iteration order.
-        for p in sorted(candidates, key=lambda p: p.order):
-            if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw)):
-                for article in p.articles[allowed[p.articles]].tolist():
-                    hits.setdefault(article, p.label)
+        for p in sorted(matched, key=lambda p: p.order):
+            for article in p.articles[allowed[p.articles]].tolist():
+                hits.setdefault(article, p.label)
         return hits
 
 
