@@ -1,8 +1,8 @@
 """Fusion's cost: `Index.search` beside a dense-only search of the same index, same queries.
 
 The dense-only path is what a plain embedding search would do with this index: normalize and
-embed the query, search FAISS, keep each article's best chunk, and build the same k results
-(snippet included). Both run in this process, interleaved, over distinct short queries.
+embed the query, search FAISS and keep each article's best chunk (the index's own dense step),
+and build the same k results (snippet included). Both run in this process, interleaved, over distinct short queries.
 
     .venv/bin/python bench/fusion_latency.py INDEX_DIR [INDEX_DIR ...]
 """
@@ -24,23 +24,14 @@ from kb.config import Settings  # noqa: E402
 from kb.core import KnowledgeBase  # noqa: E402
 from kb.fusion import Candidate  # noqa: E402
 from kb.normalize import normalize_query  # noqa: E402
-from kb.search import DENSE_CANDIDATES  # noqa: E402
 
 
 def dense_only(idx, query: str, k: int = 10) -> list:
     norm = normalize_query(query)
-    qv = idx.encoder.encode([norm.dense])
-    sims, fids = idx.dense.search(qv, min(idx.dense.ntotal, DENSE_CANDIDATES))
-    best: dict[int, tuple[float, int]] = {}
-    for sim, fid in zip(sims[0].tolist(), fids[0].tolist(), strict=True):
-        ci = int(idx.id_chunk[fid]) if fid >= 0 else -1
-        if ci >= 0:
-            a = int(idx.chunk_article[ci])
-            if idx.published[a] and a not in best:
-                best[a] = (sim, ci)
+    best = idx._dense_best(idx.encoder.encode([norm.dense]), idx.published)
     top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-    return [idx._result(Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s),
-                        norm, False) for a, (s, ci) in top]
+    return idx._results([Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s)
+                         for a, (s, ci) in top], norm, False)
 
 
 def main() -> None:

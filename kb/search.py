@@ -3,8 +3,13 @@ per-article aggregation and calibrated confidence."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,12 @@ DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
 LEXICAL_CANDIDATES = 50  # articles taken from the lexical channel per query
 
 
+@functools.cache
+def _encode_pool() -> ThreadPoolExecutor:
+    """Where a lone request's query is embedded (see Index._embed)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-encode")
+
+
 class Index:
     """A loaded, read-only index generation and the query encoder that matches it."""
 
@@ -53,6 +64,8 @@ class Index:
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
             raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
         self.conn = store.connect(gen)
+        self._searching = 0  # searches in their first stage right now
+        self._searching_lock = threading.Lock()
         self.encoder = OnnxEncoder(index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"])
         self.ids: list[str] = []
         self.by_id: dict[str, int] = {}
@@ -109,7 +122,7 @@ class Index:
         allowed = self._allowed(filters)
         cands = self._candidates(norm, query, allowed, keep=max(k, RERANK) + 20)
         ranked = fuse(cands)
-        results = [self._result(c, norm, explain) for c in ranked[:k]]
+        results = self._results(ranked[:k], norm, explain)
         top = ranked[0] if ranked else None
         return Response(
             query=query, took_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -153,31 +166,12 @@ class Index:
                     keep: int | None = None) -> list[Candidate]:
         """Every article either channel or a signature brings up, best first-stage score first;
         with `keep`, only the best `keep` (and any signature match) are returned."""
-        qv = self.encoder.encode([norm.dense])
-        n = min(self.dense.ntotal, DENSE_CANDIDATES)
-        sims, fids = self.dense.search(qv, n) if self.live else (np.zeros((1, 0)), np.zeros((1, 0), dtype=np.int64))
-        chunk_ids = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
-        best: dict[int, tuple[float, int]] = {}
-        for sim, ci in zip(sims[0].tolist(), chunk_ids.tolist(), strict=True):
-            if ci < 0:
-                continue
-            a = int(self.chunk_article[ci])
-            if allowed[a] and a not in best:
-                best[a] = (float(sim), int(ci))
-        lex, _ = self.lexical.scores(norm.terms)
-        lex = np.where(allowed, lex, 0.0)
+        with self._first_stage() as alone:
+            query_vector = self._embed(norm.dense, alone)
+            lex, top_lex = self._lexical_top(norm, allowed)
+            sig = self.signatures.matches(raw, allowed)
+            best = self._dense_best(query_vector(), allowed)
         lex_max = float(lex.max()) if lex.size else 0.0
-        # The best-scoring articles: those at or above the k-th score among the ones that scored
-        # (np.partition is the cheapest top-k here, ~0.5 ms over 100k articles; ties may add a few).
-        hit = np.flatnonzero(lex > 0)
-        if len(hit) > LEXICAL_CANDIDATES:
-            vals = lex[hit]
-            kth = len(vals) - LEXICAL_CANDIDATES
-            hit = hit[vals >= np.partition(vals, kth)[kth]]
-            if len(hit) > 2 * LEXICAL_CANDIDATES:  # many equal scores: keep a fixed number
-                hit = np.sort(hit[np.argsort(-lex[hit], kind="stable")[:LEXICAL_CANDIDATES]])
-        top_lex = hit.tolist()
-        sig = self.signatures.matches(raw, allowed)
         floor = min((s for s, _ in best.values()), default=0.0)
         arts = np.array(sorted(set(best) | set(top_lex) | set(sig)), dtype=np.int64)
         dense = np.array([best.get(a, (floor, -1))[0] for a in arts.tolist()], dtype=np.float32)
@@ -208,31 +202,90 @@ class Index:
             c.ident = share
         return out
 
+    @contextlib.contextmanager
+    def _first_stage(self) -> Iterator[bool]:
+        """Count the searches in their first stage; yields whether this one is alone."""
+        with self._searching_lock:
+            self._searching += 1
+            alone = self._searching == 1
+        try:
+            yield alone
+        finally:
+            with self._searching_lock:
+                self._searching -= 1
+
+    def _embed(self, text: str, alone: bool) -> Callable[[], np.ndarray]:
+        """Start embedding the query; call the result for its vector.
+
+        A lone search embeds on a worker thread while the caller goes on with the lexical
+        channel and the signatures (onnxruntime releases the GIL), so it uses both cores. Under
+        concurrent searches the cores are busy anyway and the hand-off would only cost.
+        """
+        if alone:
+            return _encode_pool().submit(self.encoder.encode, [text]).result
+        vector = self.encoder.encode([text])
+        return lambda: vector
+
+    def _lexical_top(self, norm: Normalized, allowed: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """BM25 scores of every article (0 where not allowed) and the best-scoring ones."""
+        lex, _ = self.lexical.scores(norm.terms)
+        lex = np.where(allowed, lex, 0.0)
+        # Those at or above the k-th score among the ones that scored (np.partition is the
+        # cheapest top-k here, ~0.5 ms over 100k articles; ties may add a few).
+        hit = np.flatnonzero(lex > 0)
+        if len(hit) > LEXICAL_CANDIDATES:
+            vals = lex[hit]
+            kth = len(vals) - LEXICAL_CANDIDATES
+            hit = hit[vals >= np.partition(vals, kth)[kth]]
+            if len(hit) > 2 * LEXICAL_CANDIDATES:  # many equal scores: keep a fixed number
+                hit = np.sort(hit[np.argsort(-lex[hit], kind="stable")[:LEXICAL_CANDIDATES]])
+        return lex, hit.tolist()
+
+    def _dense_best(self, qv: np.ndarray, allowed: np.ndarray) -> dict[int, tuple[float, int]]:
+        """article -> (similarity, chunk) of its best chunk among the nearest chunks."""
+        n = min(self.dense.ntotal, DENSE_CANDIDATES)
+        sims, fids = self.dense.search(qv, n) if self.live else (np.zeros((1, 0)), np.zeros((1, 0), dtype=np.int64))
+        chunk_ids = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
+        best: dict[int, tuple[float, int]] = {}
+        for sim, ci in zip(sims[0].tolist(), chunk_ids.tolist(), strict=True):
+            if ci < 0:
+                continue
+            a = int(self.chunk_article[ci])
+            if allowed[a] and a not in best:
+                best[a] = (float(sim), int(ci))
+        return best
+
     # -- results --------------------------------------------------------------------------
 
-    def _result(self, c: Candidate, norm: Normalized, explain: bool) -> Result:
-        row = self.conn.execute(
-            "SELECT id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
-            "WHERE idx = ?", (c.article,)).fetchone()
-        chunk = self._best_chunk(c, norm)
-        snippet, section, marks = make_snippet(chunk, norm.terms)
-        return Result(
-            id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
-            confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
-            root_cause=row["root_cause"], resolution=row["resolution"],
-            services=json.loads(row["services"]), tags=json.loads(row["tags"]),
-            updated=row["updated"], status=row["status"], highlights=marks, signature=c.signature,
-            explain=c.explain() if explain else None,
-        )
+    def _results(self, cands: list[Candidate], norm: Normalized, explain: bool) -> list[Result]:
+        """The results for ranked candidates: their rows and best sections read in two queries."""
+        if not cands:
+            return []
+        marks = ",".join("?" * len(cands))
+        rows = {r["idx"]: r for r in self.conn.execute(
+            "SELECT idx, id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
+            f"WHERE idx IN ({marks})", [c.article for c in cands])}
+        chunks = {r["idx"]: dict(r) for r in self.conn.execute(
+            f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands])}
+        out = []
+        for c in cands:
+            row = rows[c.article]
+            chunk = chunks[c.chunk] if c.chunk in chunks else self._best_section(c.article, norm)
+            snippet, section, highlights = make_snippet(chunk, norm.terms)
+            out.append(Result(
+                id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
+                confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
+                root_cause=row["root_cause"], resolution=row["resolution"],
+                services=json.loads(row["services"]), tags=json.loads(row["tags"]),
+                updated=row["updated"], status=row["status"], highlights=highlights, signature=c.signature,
+                explain=c.explain() if explain else None,
+            ))
+        return out
 
-    def _best_chunk(self, c: Candidate, norm: Normalized) -> dict[str, Any]:
-        """The dense channel's best section; else the section sharing most query terms."""
-        if c.chunk >= 0:
-            row = self.conn.execute("SELECT * FROM chunks WHERE idx = ?", (c.chunk,)).fetchone()
-            if row["kind"] == "section":
-                return dict(row)
+    def _best_section(self, article: int, norm: Normalized) -> dict[str, Any]:
+        """When the dense channel brought no section of the article: the one sharing most terms."""
         rows = self.conn.execute("SELECT * FROM chunks WHERE article = ? AND kind = 'section'",
-                                 (c.article,)).fetchall()
+                                 (article,)).fetchall()
         if not rows:
             return {"heading": "", "text": ""}
         terms = set(norm.terms)

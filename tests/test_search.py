@@ -101,3 +101,31 @@ def test_bad_queries_are_rejected(kb_session, query, k, error):
 def test_a_query_of_exactly_the_limit_is_accepted(kb_session):
     text = ("ERROR disk full No space left on device\n" * 600)[:20_000]
     assert kb_session.search(text, k=3).results[0].id == "runbooks/disk-full"
+
+
+def test_concurrent_searches_answer_as_a_lone_one_does(kb_session):
+    """A lone search embeds on a worker thread, concurrent ones embed inline: same answers."""
+    import threading
+
+    idx = kb_session.index()
+    with idx._first_stage() as alone:
+        assert alone
+        with idx._first_stage() as second:
+            assert not second
+    queries = [q["query"] for q in QUERIES]
+    lone = {q: [(r.id, r.score) for r in kb_session.search(q, k=5).results] for q in queries}
+    together: dict[str, list] = {}
+    start = threading.Barrier(4)
+
+    def worker(part: list[str]) -> None:
+        start.wait()
+        for q in part:
+            together[q] = [(r.id, r.score) for r in kb_session.search(q, k=5).results]
+
+    threads = [threading.Thread(target=worker, args=(queries[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == lone
+    assert idx._searching == 0
