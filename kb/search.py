@@ -170,6 +170,7 @@ class Index:
             query_vector = self._embed(norm.dense, alone)
             lex, top_lex = self._lexical_top(norm, allowed)
             sig = self.signatures.matches(raw, allowed)
+            qhash = phrase_hashes(norm.dense)
             best = self._dense_best(query_vector(), allowed)
         lex_max = float(lex.max()) if lex.size else 0.0
         floor = min((s for s, _ in best.values()), default=0.0)
@@ -193,7 +194,6 @@ class Index:
                for i in order.tolist()]
         # Second stage: the phrase and identifier features for the best first-stage candidates.
         top = out[:RERANK]
-        qhash = phrase_hashes(norm.dense)
         idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
         has = self.lexical.presence(idents, np.array([c.article for c in top], dtype=np.int64)).mean(axis=0) \
             if idents else np.zeros(len(top))
@@ -258,7 +258,7 @@ class Index:
     # -- results --------------------------------------------------------------------------
 
     def _results(self, cands: list[Candidate], norm: Normalized, explain: bool) -> list[Result]:
-        """The results for ranked candidates: their rows and best sections read in two queries."""
+        """The results for ranked candidates: their rows and best sections, read in batches."""
         if not cands:
             return []
         marks = ",".join("?" * len(cands))
@@ -267,10 +267,11 @@ class Index:
             f"WHERE idx IN ({marks})", [c.article for c in cands])}
         chunks = {r["idx"]: dict(r) for r in self.conn.execute(
             f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands])}
+        others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
         out = []
         for c in cands:
             row = rows[c.article]
-            chunk = chunks[c.chunk] if c.chunk in chunks else self._best_section(c.article, norm)
+            chunk = chunks[c.chunk] if c.chunk in chunks else others.get(c.article, {"heading": "", "text": ""})
             snippet, section, highlights = make_snippet(chunk, norm.terms)
             out.append(Result(
                 id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
@@ -282,14 +283,18 @@ class Index:
             ))
         return out
 
-    def _best_section(self, article: int, norm: Normalized) -> dict[str, Any]:
-        """When the dense channel brought no section of the article: the one sharing most terms."""
-        rows = self.conn.execute("SELECT * FROM chunks WHERE article = ? AND kind = 'section'",
-                                 (article,)).fetchall()
-        if not rows:
-            return {"heading": "", "text": ""}
+    def _best_sections(self, articles: list[int], norm: Normalized) -> dict[int, dict[str, Any]]:
+        """For articles the dense channel brought no section of: the section sharing most terms."""
+        if not articles:
+            return {}
         terms = set(norm.terms)
-        return dict(max(rows, key=lambda r: len(terms & set(r["text"].lower().split()))))
+        best: dict[int, tuple[int, dict[str, Any]]] = {}
+        for r in self.conn.execute(f"SELECT * FROM chunks WHERE article IN ({','.join('?' * len(articles))}) "
+                                   "AND kind = 'section' ORDER BY idx", articles):
+            shared = len(terms & set(r["text"].lower().split()))
+            if r["article"] not in best or shared > best[r["article"]][0]:
+                best[r["article"]] = (shared, dict(r))
+        return {a: row for a, (_, row) in best.items()}
 
     def article(self, article_id: str) -> dict[str, Any]:
         """One article's stored fields (body included)."""
