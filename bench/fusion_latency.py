@@ -2,7 +2,8 @@
 
 The dense-only path is what a plain embedding search would do with this index: normalize and
 embed the query, search FAISS and keep each article's best chunk (the index's own dense step),
-and build the same k results (snippet included). Both run in this process, interleaved, over distinct short queries.
+and build the same k results (snippet included). Both run in this process, interleaved, over
+distinct short queries.
 
     .venv/bin/python bench/fusion_latency.py INDEX_DIR [INDEX_DIR ...]
 """
