@@ -1,6 +1,8 @@
 """When to switch from exact (flat) to approximate (HNSW) dense search.
 
-1. Search time per query, flat vs HNSW, at growing sizes (unit vectors, 384-d).
+1. Search time per query, flat vs HNSW, at growing sizes (random unit vectors, 384-d: exact
+   search costs the same on any vectors, HNSW about 4x what it costs on real embeddings,
+   see bench/standin.py, so its column is an upper bound).
 2. Recall@10 of HNSW against flat on real embeddings: the chunk vectors of the given indexes,
    queried with real queries encoded by the same ONNX model.
 
