@@ -39,8 +39,9 @@ LEXICAL_CANDIDATES = 50  # articles taken from the lexical channel per query
 
 @functools.cache
 def _encode_pool() -> ThreadPoolExecutor:
-    """Where a lone request's query is embedded (see Index._embed)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-encode")
+    """The thread a lone search's query is embedded on (see Index._embed): only one search at a
+    time is alone, so one thread is enough."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encode")
 
 
 class Index:
