@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def serve_process(articles: Path, index: Path, data: Path, **env: str):
             try:
                 urllib.request.urlopen(base + "/readyz", timeout=1)
                 break
-            except (urllib.error.URLError, ConnectionError) as e:
+            except OSError as e:  # refused, reset, or a slow first answer (URLError is one too)
                 assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, f"kb serve did not become ready: {e}"
                 time.sleep(0.2)

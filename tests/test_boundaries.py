@@ -22,7 +22,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_core_never_imports_the_cli_or_the_web_layer():
     for path in KB.glob("*.py"):
-        if path.name.startswith("cli"):
+        if path.name in ("cli.py", "cli_authoring.py"):  # the command line is click's
             continue
         bad = {n for n in _imports(path) if n.split(".")[0] in ("click", "flask", "waitress")
                or n.startswith(("kb.cli", "kb.web"))}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,8 +17,6 @@ from kb.indexer import build
 from .conftest import FIXTURE_KB, need, serve_process
 
 CHROMIUM = "/usr/bin/chromium"
-# `make screenshots` sets KB_SCREENSHOTS=docs/screenshots; a plain test run keeps the tree clean.
-SHOTS = Path(os.environ.get("KB_SCREENSHOTS") or tempfile.mkdtemp(prefix="kb-shots-"))
 EVIL = """---
 title: Hostile article for the sanitizer test
 type: kb
@@ -36,6 +33,15 @@ type: kb
 """
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where screenshots go: `make screenshots` sets KB_SCREENSHOTS=docs/screenshots; a plain
+    test run keeps the tree clean."""
+    folder = Path(os.environ.get("KB_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +82,10 @@ def page(browser):
     ctx.close()
 
 
-def test_paste_an_error_and_see_the_fix(site, page):
+def test_paste_an_error_and_see_the_fix(site, page, shots):
     base, _ = site
     page.goto(base + "/")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "home.png"))
+    page.screenshot(path=str(shots / "home.png"))
     page.fill("#q", "2025-11-03 08:14:22.104 UTC [48213] FATAL:  remaining connection slots are reserved "
                     "for non-replication superuser connections")
     page.press("#q", "Control+Enter")
@@ -89,7 +94,7 @@ def test_paste_an_error_and_see_the_fix(site, page):
     assert "Postgres rejects new connections" in first.locator(".rtitle").inner_text()
     assert "PgBouncer" in first.locator(".fix").inner_text()
     assert first.locator(".conf").inner_text().lower().startswith("strong")
-    page.screenshot(path=str(SHOTS / "results.png"), full_page=True)
+    page.screenshot(path=str(shots / "results.png"), full_page=True)
 
 
 def test_filters_narrow_the_results(site, page):
@@ -110,14 +115,14 @@ def test_no_match_offers_write_this_up(site, page):
     assert "kb new known-issue" in page.locator("#write-up-command").inner_text()
 
 
-def test_article_page_lists_similar_articles(site, page):
+def test_article_page_lists_similar_articles(site, page, shots):
     base, _ = site
     page.goto(base + "/a/runbooks/tls-cert-expired")
     assert page.locator("h1").first.inner_text().startswith("TLS")
     assert page.locator("#similar li a").count() >= 3
     assert page.locator(".body .highlight").count() >= 1
     assert page.locator(".copy-link").count() >= 1  # added by app.js
-    page.screenshot(path=str(SHOTS / "article.png"), full_page=True)
+    page.screenshot(path=str(shots / "article.png"), full_page=True)
 
 
 def test_feedback_buttons_record_a_row(site, page):
@@ -143,7 +148,7 @@ def test_hostile_article_runs_no_script(site, page):
     assert page.locator(".body iframe").count() == 0
 
 
-def test_dark_mode_follows_the_system(site, browser):
+def test_dark_mode_follows_the_system(site, browser, shots):
     base, _ = site
     ctx = browser.new_context(color_scheme="dark", viewport={"width": 390, "height": 844})
     pg = ctx.new_page()
@@ -151,5 +156,5 @@ def test_dark_mode_follows_the_system(site, browser):
     bg = pg.evaluate("getComputedStyle(document.body).backgroundColor")
     r, g, b = (int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3])
     assert r + g + b < 150, bg
-    pg.screenshot(path=str(SHOTS / "results-dark-phone.png"), full_page=False)
+    pg.screenshot(path=str(shots / "results-dark-phone.png"), full_page=False)
     ctx.close()

@@ -43,7 +43,7 @@ Run `SELECT count(*) FROM pg_stat_activity`.
 """
 
 
-def test_sections_summary_and_heading_paths(tokenizer):
+def test_sections_summary_and_heading_paths():
     art = parse_text(ARTICLE, "known-issues/orders.md")
     chunks = chunk_article(art, tokenizer_offsets(model_dir() / "tokenizer.json"))
     assert chunks[0].kind == "summary"
@@ -71,7 +71,7 @@ def test_long_sections_are_windowed_with_overlap_under_the_model_limit(tokenizer
     assert WINDOW_TOKENS < MAX_TOKENS
 
 
-def test_empty_body_still_yields_the_summary_chunk(tokenizer):
+def test_empty_body_still_yields_the_summary_chunk():
     art = parse_text("---\ntitle: Only a title\n---\n", "kb/x.md")
     chunks = chunk_article(art, tokenizer_offsets(model_dir() / "tokenizer.json"))
     assert [c.kind for c in chunks] == ["summary"]

@@ -59,6 +59,7 @@ def test_a_killed_build_leaves_the_previous_generation_serving(kb_copy, delay):
     proc = subprocess.Popen([KB_BIN, "index", "--full", "--articles", str(articles), "--index", str(index)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)
+    assert proc.poll() is None, "the build ended before the kill: make it longer"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert store.current_name(index) == before
@@ -187,7 +188,7 @@ def test_a_build_over_a_damaged_generation_says_to_rebuild_and_full_does(kb_copy
     (gen / "dense.faiss").write_bytes((gen / "dense.faiss").read_bytes()[:1000])
     _touch_article(articles, "photon relay desynchronized")
     r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index"])
-    assert r.exit_code != 0 and "kb index --full" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "kb index --full" in r.output and "Traceback" not in r.output
     assert store.current_path(index) == gen  # nothing published
     r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index", "--full"])
     assert r.exit_code == 0, r.output

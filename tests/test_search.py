@@ -108,24 +108,35 @@ def test_concurrent_searches_answer_as_a_lone_one_does(kb_session):
     import threading
 
     idx = kb_session.index()
-    with idx._first_stage() as alone:
-        assert alone
-        with idx._first_stage() as second:
-            assert not second
     queries = [q["query"] for q in QUERIES]
     lone = {q: [(r.id, r.score) for r in kb_session.search(q, k=5).results] for q in queries}
+    seen: list[bool] = []
+    embed = idx._embed
+
+    def spy(text: str, alone: bool):
+        seen.append(alone)
+        return embed(text, alone)
+
+    idx._embed = spy
     together: dict[str, list] = {}
-    start = threading.Barrier(4)
 
     def worker(part: list[str]) -> None:
-        start.wait()
         for q in part:
             together[q] = [(r.id, r.score) for r in kb_session.search(q, k=5).results]
 
-    threads = [threading.Thread(target=worker, args=(queries[i::4],)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert together == lone
+    try:
+        with idx._first_stage() as alone:  # another search in flight: every one below embeds inline
+            assert alone
+            threads = [threading.Thread(target=worker, args=(queries[i::4],)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert set(seen) == {False}
+        assert together == lone
+        seen.clear()
+        kb_session.search(queries[0], k=5)
+        assert seen == [True]
+    finally:
+        del idx._embed
     assert idx._searching == 0

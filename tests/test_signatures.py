@@ -40,7 +40,9 @@ def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_lis
     entries += [(8, {"text": "security token included in the request is expired"}),
                 (8, {"regex": r"An error occurred \(ExpiredToken\) when calling the \w+ operation"})]
     m = SignatureMatcher(entries)
-    assert len(m.keyed) + len(m.always) <= 3 and len(m) == 10
+    patterns = [p for ps in m.keyed.values() for p in ps] + m.always
+    assert len(patterns) == 3 and len(m) == 10  # the template once, holding its 8 articles
+    assert sorted(p.articles.tolist() for p in patterns) == [list(range(8)), [8], [8]]
     allowed = ALL.copy()
     allowed[2] = False
     hits = m.matches("FATAL: remaining connection slots are reserved for superuser", allowed)
