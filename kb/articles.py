@@ -63,9 +63,6 @@ class Article:
 
     def meta_text(self, key: str) -> str | None:
         """A frontmatter value as text (dates as YYYY-MM-DD), None when absent."""
-        return self._text(key)
-
-    def _text(self, key: str) -> str | None:
         value = self.meta.get(key)
         return None if value is None else _as_text(value)
 
@@ -88,27 +85,27 @@ class Article:
 
     @property
     def severity(self) -> str | None:
-        return self._text("severity")
+        return self.meta_text("severity")
 
     @property
     def created(self) -> str | None:
-        return self._text("created")
+        return self.meta_text("created")
 
     @property
     def updated(self) -> str | None:
-        return self._text("updated") or self._text("created")
+        return self.meta_text("updated") or self.meta_text("created")
 
     @property
     def owner(self) -> str | None:
-        return self._text("owner")
+        return self.meta_text("owner")
 
     @property
     def root_cause(self) -> str | None:
-        return self._text("root_cause") or section_text(self.body, ("root cause", "cause"))
+        return self.meta_text("root_cause") or section_text(self.body, ("root cause", "cause"))
 
     @property
     def resolution(self) -> str | None:
-        return self._text("resolution") or section_text(
+        return self.meta_text("resolution") or section_text(
             self.body, ("resolution", "workaround", "mitigation", "fix", "permanent fix")
         )
 

@@ -254,20 +254,20 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
 
 
 def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path | None = None, *,
-                model: str | None = None, similar: bool = True,
-                threshold: float | None = None) -> list[Problem]:
+                model: str | None = None, similar: bool = True) -> list[Problem]:
     """Check the articles under `root`, or only `paths` (against the whole KB), sorted by place."""
     if not root.is_dir() and not paths:
         raise KBError(f"articles folder {root} not found - set --articles or KB_ARTICLES")
     everything = [read_article(p, root, str(p)) for p in article_paths(root)] if root.is_dir() else []
     targets = _targets(root, paths, everything) if paths else everything
     problems = [p for f in targets for p in check_file(f)]
-    pool = everything + [t for t in targets if t not in everything]
+    read = {id(f) for f in everything}  # identity: a dataclass `in` compares every field of every file
+    pool = everything + [t for t in targets if id(t) not in read]
     problems += kb_problems(targets, pool)
     if similar:
-        from kb.duplicates import NEAR_DUPLICATE, near_duplicates
+        from kb.duplicates import near_duplicates
 
-        problems += near_duplicates(targets, pool, index_dir, model, threshold or NEAR_DUPLICATE)
+        problems += near_duplicates(targets, pool, index_dir, model)
     return sorted(problems, key=lambda p: (p.path, p.line, p.code))
 
 
@@ -276,7 +276,7 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
     from kb.gitinfo import last_commit_dates
 
     today = today or dt.date.today()
-    commits = last_commit_dates(root)
+    commits: dict[str, str] | None = None
     out = []
     for path in article_paths(root):
         f = read_article(path, root, str(path))
@@ -284,8 +284,10 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
             continue
         meta = f.article.meta
         key = "updated" if meta.get("updated") else "created" if meta.get("created") else None
+        if key is None and commits is None:
+            commits = last_commit_dates(root)  # one `git log` for the folder, only when needed
         try:
-            when = schema.parse_date(meta[key]) if key else dt.date.fromisoformat(commits[f.rel])
+            when = schema.parse_date(meta[key]) if key else dt.date.fromisoformat((commits or {})[f.rel])
         except (KeyError, ValueError):
             continue  # no usable date: a new, uncommitted file (or a bad date, which check reports)
         age = (today - when).days

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 MAX_QUERY_CHARS = 20_000
+MIN_SIGNATURE_CHARS = 4  # shorter text signatures are ignored by search (`kb check` warns, W213)
 MAX_K = 50
 DEFAULT_K = 10
 

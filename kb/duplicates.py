@@ -26,7 +26,7 @@ def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_d
     wanted = {id(f) for f in targets if f.article}
     if len(files) < 2 or not wanted:
         return []
-    vectors = article_vectors([f.article for f in files if f.article], index_dir, model)
+    vectors = article_vectors([f.article for f in files], index_dir, model)
     rows = [i for i, f in enumerate(files) if id(f) in wanted]
     order = {id(f): (str(f.article.meta.get("created") or ""), f.shown) for f in files if f.article}
     out = []
@@ -61,7 +61,7 @@ def article_vectors(articles: list[Article], index_dir: Path | None, model: str 
     import numpy as np
 
     from kb.embedding import DIM
-    from kb.indexer import article_hash
+    from kb.records import article_hash
 
     index = _open_index(index_dir, model)
     out = np.zeros((len(articles), DIM), dtype=np.float32)

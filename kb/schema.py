@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb.articles import FOLDER_TYPES, STATUSES, TYPES
+from kb.config import MIN_SIGNATURE_CHARS
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 REQUIRED = ("title", "type")
@@ -160,7 +161,7 @@ def check_signatures(value: Any) -> list[Issue]:
         elif not isinstance(sig, str) or not sig.strip():
             issues.append(Issue("E205", f"{where} must be a non-empty string (quote it) or `regex: '...'`",
                                 "signatures", i))
-        elif len(" ".join(sig.split())) < 4:
+        elif len(" ".join(sig.split())) < MIN_SIGNATURE_CHARS:
             issues.append(Issue("W213", f"{where} {sig!r} is too short to identify an error; search ignores "
                                         "signatures under 4 characters", "signatures", i))
     return issues

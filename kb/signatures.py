@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from kb.config import MIN_SIGNATURE_CHARS
+
 _WORD = re.compile(r"[a-z0-9_]{4,}")
 _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word might be optional
 
@@ -43,7 +45,7 @@ class SignatureMatcher:
                     patterns[key] = _Pattern(len(patterns), "regex", rx, sig["regex"], words)
             else:
                 text = " ".join(sig["text"].split()).lower()
-                if len(text) < 4:
+                if len(text) < MIN_SIGNATURE_CHARS:
                     continue
                 key = ("text", text)
                 if key not in patterns:

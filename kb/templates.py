@@ -19,13 +19,13 @@ import yaml
 from kb.articles import FOLDER_TYPES, TYPES, decode
 from kb.errors import KBError
 from kb.normalize import SALIENT, mask_volatile, normalize_query, strip_prefix
+from kb.schema import LIST_KEYS
 
 TYPE_FOLDERS = {**{t: f for f, t in FOLDER_TYPES.items()}, "kb": "kb"}
 # The section that receives a pasted error (`--from-query`), by preference.
 QUERY_SECTIONS = ("error", "alert or symptom", "symptoms", "symptom", "detection", "troubleshooting")
 _FRONTMATTER = re.compile(r"\A---\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
-_FLOW_KEYS = ("services", "tags", "related")
 
 
 def load_template(root: Path, kind: str) -> str:
@@ -108,7 +108,7 @@ def _dump(meta: dict[str, Any]) -> str:
         if value is None:
             lines.append(f"{key}:\n")
             continue
-        flow = None if key in _FLOW_KEYS else False
+        flow = None if key in LIST_KEYS else False
         lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=10_000,
                                     default_flow_style=flow))
     return "".join(lines)
@@ -147,6 +147,11 @@ def render(template: str, kind: str, title: str, art_id: str, created: dt.date,
     return f"---\n{_dump(filled)}---\n{body}"
 
 
+def article_id(kind: str, title: str, day: dt.date) -> str:
+    """The id (and path without `.md`) `kb new` gives an article: `<type folder>/<date>-<slug>`."""
+    return f"{TYPE_FOLDERS[kind]}/{day.isoformat()}-{slugify(title)}"
+
+
 def new_article(root: Path, kind: str, title: str, services: Sequence[str] = (), tags: Sequence[str] = (),
                 query: str | None = None, today: dt.date | None = None) -> Path:
     """Write `<root>/<type folder>/<date>-<slug>.md` from the type's template; never overwrites."""
@@ -157,9 +162,9 @@ def new_article(root: Path, kind: str, title: str, services: Sequence[str] = (),
         raise KBError("the pasted query is empty - paste the error text, or leave out --from-query")
     template = load_template(root, kind)
     today = today or dt.date.today()
-    rel = Path(TYPE_FOLDERS[kind]) / f"{today.isoformat()}-{slugify(title)}.md"
-    text = render(template, kind, title, rel.with_suffix("").as_posix(), today, services, tags, query)
-    path = root / rel
+    art_id = article_id(kind, title, today)
+    text = render(template, kind, title, art_id, today, services, tags, query)
+    path = root / f"{art_id}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("x", encoding="utf-8", newline="\n") as f:

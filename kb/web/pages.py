@@ -10,8 +10,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from kb.errors import KBError
 from kb.render import render_markdown
+from kb.schema import KNOWN_KEYS
 from kb.search import Filters
-from kb.templates import TYPE_FOLDERS, load_template, render, slugify
+from kb.templates import article_id, load_template, render
 
 bp = Blueprint("pages", __name__)
 TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"),
@@ -83,7 +84,7 @@ def search() -> Any:
     draft = None
     if response.match == "none":  # the template `kb new ... --from-query` would write
         today = dt.date.today()
-        art_id = f"{TYPE_FOLDERS['known-issue']}/{today.isoformat()}-{slugify(title)}"
+        art_id = article_id("known-issue", title, today)
         articles = current_app.config["KB_SETTINGS"].articles
         draft = render(load_template(articles, "known-issue"), "known-issue", title, art_id, today, query=q)
     return render_template("search.html", q=q, filters=filters, r=response, write_up=command, draft=draft,
@@ -97,9 +98,7 @@ def article(article_id: str) -> Any:
     html, toc = render_markdown(data["body"], data["path"])
     settings = current_app.config["KB_SETTINGS"]
     edit = f"{settings.repo_url.rstrip('/')}/{data['path']}" if settings.repo_url else None
-    known = {"id", "title", "type", "services", "tags", "severity", "status", "created", "updated",
-             "owner", "signatures", "root_cause", "resolution", "related", "superseded_by"}
-    extra = {k: v for k, v in data["meta"].items() if k not in known}
+    extra = {k: v for k, v in data["meta"].items() if k not in KNOWN_KEYS}
     related = []
     for rid in data["related"] + ([data["meta"]["superseded_by"]] if data["meta"].get("superseded_by") else []):
         if rid in idx.by_id:
