@@ -71,12 +71,12 @@ def article_vectors(articles: list[Article], index_dir: Path | None, model: str 
         reuse = {i: stored[a.id][0] for i, a in enumerate(articles)
                  if a.id in stored and stored[a.id][1] == article_hash(a)}
         todo = [i for i in todo if i not in reuse]
-        order = np.argsort(index.chunk_article, kind="stable")
-        bounds = np.searchsorted(index.chunk_article[order], np.arange(len(index.ids) + 1))
+        # Chunks are stored by article: article k's chunks are bounds[k]:bounds[k + 1].
+        bounds = np.searchsorted(index.chunk_article, np.arange(len(index.ids) + 1))
         items = list(reuse.items())
         for start in range(0, len(items), 512):  # bounded memory on a large index
             part = items[start:start + 512]
-            ids = np.concatenate([order[bounds[k]:bounds[k + 1]] for _, k in part]).astype(np.int64)
+            ids = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for _, k in part]).astype(np.int64)
             chunk_vecs = index.chunk_vectors(ids)
             pos = 0
             for i, k in part:
