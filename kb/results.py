@@ -3,7 +3,6 @@ and the snippet of the best-matching section."""
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -83,6 +82,9 @@ class Response:
         return out
 
 
+_SPACES = re.compile(r"[ \t]+")
+
+
 def validate(query: Any, k: Any) -> tuple[str, int]:
     """Check a query and k the same way for every surface."""
     if not isinstance(query, str) or not query.strip():
@@ -101,19 +103,19 @@ def validate(query: Any, k: Any) -> tuple[str, int]:
     return query, k
 
 
-@functools.lru_cache(maxsize=64)
-def _term_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One pattern for the query's terms, longest first; shared by the results of a query."""
+def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """One pattern for the query's terms (longest first), made once per query for its snippets."""
+    words = sorted({t for t in terms if len(t) > 2}, key=lambda t: (-len(t), t))
     return re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
 
 
-def make_snippet(chunk: dict[str, Any], terms: list[str]) -> tuple[str, str, list[list[int]]]:
-    """A window of the section around the first query term, with term highlight ranges."""
+def make_snippet(chunk: dict[str, Any], rx: re.Pattern[str] | None) -> tuple[str, str, list[list[int]]]:
+    """A window of the section around the first query term (`rx`, from term_pattern), with term
+    highlight ranges."""
     text = chunk.get("text") or ""
     if "\n" in text:  # drop the "title: heading" prefix line that was embedded
         text = text.split("\n", 1)[1]
-    text = re.sub(r"[ \t]+", " ", text).strip()
-    rx = _term_pattern(tuple(sorted({t for t in terms if len(t) > 2}, key=lambda t: (-len(t), t))))
+    text = _SPACES.sub(" ", text).strip()
     start = 0
     if rx and len(text) > SNIPPET_CHARS:
         m = rx.search(text)

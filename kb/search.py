@@ -30,7 +30,7 @@ from kb.fusion import (
 from kb.lexical import Lexical
 from kb.normalize import Normalized, normalize_query
 from kb.phrases import Phrases, phrase_hashes
-from kb.results import Filters, Response, Result, explain_query, make_snippet, validate
+from kb.results import Filters, Response, Result, explain_query, make_snippet, term_pattern, validate
 from kb.signatures import SignatureMatcher
 
 DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
@@ -246,15 +246,16 @@ class Index:
         """article -> (similarity, chunk) of its best chunk among the nearest chunks."""
         n = min(self.dense.ntotal, DENSE_CANDIDATES)
         sims, fids = self.dense.search(qv, n) if self.live else (np.zeros((1, 0)), np.zeros((1, 0), dtype=np.int64))
-        chunk_ids = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
-        best: dict[int, tuple[float, int]] = {}
-        for sim, ci in zip(sims[0].tolist(), chunk_ids.tolist(), strict=True):
-            if ci < 0:
-                continue
-            a = int(self.chunk_article[ci])
-            if allowed[a] and a not in best:
-                best[a] = (float(sim), int(ci))
-        return best
+        chunks = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
+        live = chunks >= 0  # FAISS pads with -1; replaced chunks stay in an extended graph as dead ids
+        chunks, sims = chunks[live], sims[0][live]
+        arts = self.chunk_article[chunks]
+        ok = allowed[arts]
+        chunks, sims, arts = chunks[ok], sims[ok], arts[ok]
+        # FAISS returns the nearest first, so an article's first chunk is its best.
+        _, first = np.unique(arts, return_index=True)
+        return dict(zip(arts[first].tolist(), zip(sims[first].tolist(), chunks[first].tolist(), strict=True),
+                        strict=True))
 
     # -- results --------------------------------------------------------------------------
 
@@ -269,11 +270,12 @@ class Index:
         chunks = {r["idx"]: dict(r) for r in self.conn.execute(
             f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands])}
         others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
+        rx = term_pattern(norm.terms)
         out = []
         for c in cands:
             row = rows[c.article]
             chunk = chunks[c.chunk] if c.chunk in chunks else others.get(c.article, {"heading": "", "text": ""})
-            snippet, section, highlights = make_snippet(chunk, norm.terms)
+            snippet, section, highlights = make_snippet(chunk, rx)
             out.append(Result(
                 id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
                 confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
