@@ -91,9 +91,15 @@ class Article:
     def created(self) -> str | None:
         return self.meta_text("created")
 
-    @property
-    def updated(self) -> str | None:
-        return self.meta_text("updated") or self.meta_text("created")
+    def last_change(self, committed: str | None) -> tuple[str | None, str | None]:
+        """When the article last changed, and which field says so: `updated`, else `committed`
+        (the date of the file's last git commit), else `created`. The index, the pages and
+        `kb check --stale` all date an article this way."""
+        for source, value in (("updated", self.meta_text("updated")), ("commit", committed),
+                              ("created", self.created)):
+            if value:
+                return value, source
+        return None, None
 
     @property
     def owner(self) -> str | None:

@@ -272,7 +272,8 @@ def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path
 
 
 def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
-    """Published articles not updated in `days` days (`updated`, else `created`, else last commit)."""
+    """Published articles not changed in `days` days, dated as the index dates them
+    (Article.last_change: `updated`, else last commit, else `created`)."""
     from kb.gitinfo import last_commit_dates
 
     today = today or dt.date.today()
@@ -282,18 +283,17 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
         f = read_article(path, root, str(path))
         if not f.article or f.article.status != "published":
             continue
-        meta = f.article.meta
-        key = "updated" if meta.get("updated") else "created" if meta.get("created") else None
-        if key is None and commits is None:
+        if commits is None and not f.article.meta_text("updated"):
             commits = last_commit_dates(root)  # one `git log` for the folder, only when needed
+        value, source = f.article.last_change((commits or {}).get(f.rel))
         try:
-            when = schema.parse_date(meta[key]) if key else dt.date.fromisoformat((commits or {})[f.rel])
-        except (KeyError, ValueError):
+            when = schema.parse_date(value)
+        except ValueError:
             continue  # no usable date: a new, uncommitted file (or a bad date, which check reports)
         age = (today - when).days
         if age >= days:
-            source = f"`{key}`" if key else "last commit"
+            key = source if source in schema.DATE_KEYS else None
             owner = f.article.owner or "none (set `owner`)"
             out.append(f.problem(f.line_of(key), "W501", f"not updated for {age} days (since {when}, from "
-                                                         f"{source}); owner: {owner}"))
+                                                         f"{f'`{key}`' if key else 'last commit'}); owner: {owner}"))
     return sorted(out, key=lambda p: (p.path, p.line))

@@ -82,7 +82,7 @@ def new_record(article: Article, offsets: TokenOffsets, model_sha: str, committe
         chunks.append((c.heading, c.kind, c.start, c.end, c.text, chunk_hash(model_sha, normalize_document(c.text))))
     row = (article.id, article.path, article.title, article.type, article.status, json.dumps(article.services),
            json.dumps(article.tags), article.severity, article.created,
-           article.meta_text("updated") or committed or article.created, article.owner,
+           article.last_change(committed)[0], article.owner,
            article.root_cause, article.resolution, json.dumps(article.signatures), json.dumps(article.related),
            json.dumps(article.meta, default=str, ensure_ascii=False), article.body, article_hash(article))
     return Record(row, chunks, Counter(article_terms(article)),

@@ -199,12 +199,16 @@ def test_stale_articles_with_their_owner(tmp_path, runner):
                                        "owner: none (set `owner`)"),
         ("old.md", 4, "W501", "not updated for 736 days (since 2024-01-10, from `updated`); owner: team-sre"),
     ]
+    (root / "kb" / "edited.md").write_text(f"---\ntitle: E\ntype: kb\ncreated: 2020-01-01\n---\n{body}")
     _git(root, "init", "-q")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "articles", date="2025-06-30")
     assert last_commit_dates(root)["kb/undated.md"] == "2025-06-30"
-    undated = [p for p in stale(root, 30, today=dt.date(2026, 1, 15)) if "undated" in p.path]
-    assert undated[0].message == "not updated for 199 days (since 2025-06-30, from last commit); " \
+    found = {Path(p.path).name: p.message for p in stale(root, 30, today=dt.date(2026, 1, 15))}
+    assert found["undated.md"] == "not updated for 199 days (since 2025-06-30, from last commit); " \
+                                  "owner: none (set `owner`)"
+    # A commit after `created` is a later change: dated as the index dates it, not by `created`.
+    assert found["edited.md"] == "not updated for 199 days (since 2025-06-30, from last commit); " \
                                  "owner: none (set `owner`)"
     days = (dt.date.today() - dt.date(2025, 6, 30)).days + 1  # older than the commit: old.md only
     r = _run(runner, "--articles", str(root), "--stale", str(days))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -145,6 +147,7 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     articles.mkdir()
     (articles / "a.md").write_text("---\ntitle: Disk full on db-1\n---\n## Symptom\n\nNo space left on device\n")
     (articles / "b.md").write_text("---\ntitle: Old note\nupdated: 2024-01-02\n---\n## Symptom\n\nSegfault\n")
+    (articles / "c.md").write_text("---\ntitle: Edited since\ncreated: 2020-05-05\n---\n## Symptom\n\nOOM\n")
     git = ["git", "-C", str(articles), "-c", "user.name=t", "-c", "user.email=t@e"]
     subprocess.run(["git", "init", "-q", str(articles)], check=True)
     subprocess.run(git + ["add", "."], check=True)
@@ -157,6 +160,13 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     assert kb.index().article("b")["updated"] == "2024-01-02"
     assert kb.search("No space left on device", k=1).results[0].updated == "2026-02-03"
     assert kb.index().manifest["git_commit"]
+    # A commit after `created` is the later change; `kb check --stale` dates every article the same way.
+    assert kb.index().article("c")["updated"] == "2026-02-03"
+    from kb.check import stale
+
+    since = {p.path.rsplit("/", 1)[-1]: re.search(r"since (\S+),", p.message)[1]
+             for p in stale(articles, 1, today=dt.date(2030, 1, 1))}
+    assert since == {name: kb.index().article(name[:-3])["updated"] for name in ("a.md", "b.md", "c.md")}
 
 
 def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, built_index, monkeypatch):
