@@ -227,15 +227,18 @@ def parse_file(path: Path, root: Path) -> Article:
     return parse_text(text, path.relative_to(root).as_posix(), path)
 
 
+def is_article_path(folders: tuple[str, ...], name: str) -> bool:
+    """Whether a Markdown file (its folders under the articles root, and its name) is an
+    article: files in folders named `.x` or `_x` (`.templates/`, `_drafts/`), READMEs and
+    hidden files are not."""
+    return not (any(part.startswith((".", "_")) for part in folders)
+                or name.lower() in SKIP_NAMES or name.startswith("."))
+
+
 def article_paths(root: Path) -> Iterator[Path]:
-    """Every article file under root, sorted; hidden folders and READMEs are not articles."""
+    """Every article file under root, sorted (see is_article_path)."""
     for path in sorted(root.rglob("*.md")):
-        rel = path.relative_to(root)
-        if any(part.startswith((".", "_")) for part in rel.parts[:-1]):
-            continue
-        if path.name.lower() in SKIP_NAMES or path.name.startswith("."):
-            continue
-        if path.is_file():
+        if is_article_path(path.relative_to(root).parts[:-1], path.name) and path.is_file():
             yield path
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kb import schema
-from kb.articles import MAX_ARTICLE_BYTES, SKIP_NAMES, Article, article_paths, decode, parse_text
+from kb.articles import MAX_ARTICLE_BYTES, Article, article_paths, decode, is_article_path, parse_text
 from kb.errors import ArticleError, KBError
 
 LARGE_BYTES = 1024 * 1024
@@ -245,8 +245,8 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
                 folders = path.resolve().relative_to(root.resolve()).parts[:-1]
             except ValueError:
                 folders = path.parts[-2:-1]
-            if path.name.lower() in SKIP_NAMES or any(part.startswith(".") for part in folders):
-                continue  # READMEs and .templates/ are not articles
+            if not is_article_path(folders, path.name):
+                continue  # READMEs, .templates/, _drafts/: kb index skips them too
             f = known.get(path.resolve()) or read_article(path, root)
             f.shown = str(path)
             out.setdefault(path.resolve(), f)

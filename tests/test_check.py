@@ -88,8 +88,10 @@ def test_paths_are_checked_against_the_whole_kb(tmp_path):
     (root / ".templates").mkdir()
     (root / ".templates" / "kb.md").write_text("<!-- guidance: x -->\n")
     (root / "README.md").write_text("not an article\n")
-    problems = check_paths(root, [root / "dup-id-a.md", root / ".templates" / "kb.md", root / "README.md"],
-                           similar=False)
+    (root / "_drafts").mkdir()
+    (root / "_drafts" / "half.md").write_text("---\ntitle: [unclosed\n---\n")  # kb index skips it too
+    problems = check_paths(root, [root / "dup-id-a.md", root / ".templates" / "kb.md", root / "README.md",
+                                  root / "_drafts" / "half.md", root / "_drafts"], similar=False)
     assert [(Path(p.path).name, p.code) for p in problems] == [("dup-id-a.md", "E206")]
     assert "dup-id-b.md" in problems[0].message
 
