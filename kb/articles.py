@@ -38,7 +38,22 @@ class _TOMLHandler(BaseHandler):
         raise NotImplementedError
 
 
-_HANDLERS = [YAMLHandler(), _TOMLHandler()]
+class _NotMapping(Exception):
+    pass
+
+
+class _YAMLHandler(YAMLHandler):
+    """YAML front matter that must be `key: value` lines: python-frontmatter would silently
+    drop a list or a bare string and index the article as if it had no front matter."""
+
+    def load(self, fm: str, **kwargs: Any) -> Any:
+        meta = super().load(fm, **kwargs)
+        if meta is not None and not isinstance(meta, dict):
+            raise _NotMapping
+        return meta
+
+
+_HANDLERS = [_YAMLHandler(), _TOMLHandler()]
 
 
 @dataclass
@@ -193,6 +208,9 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
         if "cannot start any token" in problem and tabs:
             line, problem = tabs[-1], "tab character in YAML (indent with spaces)"
         raise ArticleError(where, f"invalid YAML frontmatter: {problem}", line=line, code="yaml") from None
+    except _NotMapping:
+        raise ArticleError(where, "invalid YAML frontmatter: it is not `key: value` lines", line=2,
+                           code="yaml") from None
     except tomllib.TOMLDecodeError as e:
         raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None
     except ValueError as e:  # PyYAML builds dates itself: `created: 2025-13-45` raises here
@@ -200,8 +218,6 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
         err.detail = str(e)
         raise err from None
     meta = post.metadata
-    if not isinstance(meta, dict):
-        raise ArticleError(where, "frontmatter is not a mapping of keys to values", code="yaml")
     body = post.content
     body_line = text[: len(text) - len(body)].count("\n") + 1 if body else text.count("\n") + 1
     p = Path(rel)

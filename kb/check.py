@@ -61,7 +61,6 @@ class ArticleFile:
     key_lines: dict[Any, int] = field(default_factory=dict)  # key or (key, item) -> line
     body_start: int = 0  # 0-based index of the first body line
     frontmatter: bool = False
-    mapping: bool = True  # the YAML frontmatter is `key: value` lines
 
     def line_of(self, key: str | None, item: int | None = None) -> int:
         return self.key_lines.get((key, item)) or self.key_lines.get(key) or 1
@@ -118,7 +117,6 @@ def _locate(f: ArticleFile) -> None:
         node = yaml.compose(block, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return
-    f.mapping = node is None or isinstance(node, yaml.MappingNode)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             f.key_lines.setdefault(k.value, k.start_mark.line + first + 2)
@@ -147,8 +145,6 @@ def check_file(f: ArticleFile) -> list[Problem]:
     if f.size > LARGE_BYTES:
         out.append(f.problem(1, "W105", f"file is {f.size / 2**20:.1f} MiB: keep the relevant excerpt of long "
                                         "logs; near-duplicate checks read only its start"))
-    if not f.mapping:
-        return [f.problem(2, "E106", "invalid YAML frontmatter: it is not `key: value` lines")]
     if not f.frontmatter and not f.article.meta:
         out.append(f.problem(1, "E109", "no frontmatter: start the file with a `---` block holding at least "
                                         "`title` and `type`"))

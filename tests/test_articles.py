@@ -25,6 +25,7 @@ def test_fixture_kb_parses_completely():
     ("tabs.md", "yaml", None, "tab character"),
     ("not-utf8.md", "encoding", 2, "not valid UTF-8"),
     ("empty.md", "empty", 1, "empty file"),
+    ("list-frontmatter.md", "yaml", 2, "invalid YAML frontmatter: it is not `key: value` lines"),
 ])
 def test_unreadable_files_are_reported_with_path_and_line(name, code, line, words):
     with pytest.raises(ArticleError) as err:
@@ -40,7 +41,7 @@ def test_unreadable_files_are_reported_with_path_and_line(name, code, line, word
 def test_a_broken_folder_loads_the_good_files_and_reports_the_rest():
     result = load_articles(BROKEN)
     bad = {p.path.rsplit("/", 1)[-1] for p in result.problems}
-    assert bad == {"bad-yaml.md", "tabs.md", "not-utf8.md", "empty.md"}
+    assert bad == {"bad-yaml.md", "tabs.md", "not-utf8.md", "empty.md", "list-frontmatter.md"}
     good = {a.path for a in result.articles}
     assert {"good.md", "bom-crlf.md", "emoji-title.md", "no-frontmatter.md", "hugo-toml.md",
             "unknown-keys.md", "only-frontmatter.md"} <= good
