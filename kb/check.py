@@ -255,7 +255,7 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
 
 
 def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path | None = None, *,
-                model: str | None = None, similar: bool = True) -> list[Problem]:
+                model: str | None = None, similar: bool = True, cache: Path | None = None) -> list[Problem]:
     """Check the articles under `root`, or only `paths` (against the whole KB), sorted by place."""
     if not root.is_dir() and not paths:
         raise KBError(f"articles folder {root} not found - set --articles or KB_ARTICLES")
@@ -268,7 +268,7 @@ def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path
     if similar:
         from kb.duplicates import near_duplicates
 
-        problems += near_duplicates(targets, pool, index_dir, model)
+        problems += near_duplicates(targets, pool, index_dir, model, cache=cache)
     return sorted(problems, key=lambda p: (p.path, p.line, p.code))
 
 

@@ -64,7 +64,7 @@ def check_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, p
         problems = stale(settings.articles, stale_days)
     else:
         problems = check_paths(settings.articles, list(paths) or None, settings.index,
-                               model=settings.model, similar=similar)
+                               model=settings.model, similar=similar, cache=settings.cache)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if fmt == "json":

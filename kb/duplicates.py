@@ -3,6 +3,7 @@ vectors) compared across the knowledge base, for `kb check`'s W401 warning."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,8 @@ NEAR_DUPLICATE = 0.95  # whole-article cosine similarity; how it was chosen: REA
 
 
 def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_dir: Path | None,
-                    model: str | None = None, threshold: float = NEAR_DUPLICATE) -> list[Problem]:
+                    model: str | None = None, threshold: float = NEAR_DUPLICATE,
+                    cache: Path | None = None) -> list[Problem]:
     """W401 for each target whose whole-article embedding is within `threshold` of another article.
 
     A pair of two targets is reported once, on the later one (by `created`, then path).
@@ -26,7 +28,7 @@ def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_d
     wanted = {id(f) for f in targets if f.article}
     if len(files) < 2 or not wanted:
         return []
-    vectors = article_vectors([f.article for f in files], index_dir, model)
+    vectors = article_vectors([f.article for f in files], index_dir, model, cache)
     rows = [i for i, f in enumerate(files) if id(f) in wanted]
     order = {id(f): (str(f.article.meta.get("created") or ""), f.shown) for f in files if f.article}
     out = []
@@ -51,12 +53,13 @@ def _superseded(a: Any, b: Any) -> bool:
 EMBED_CHARS = 50_000  # of a body, for articles the index does not hold; bounds a 5 MB article
 
 
-def article_vectors(articles: list[Article], index_dir: Path | None, model: str | None = None) -> Any:
+def article_vectors(articles: list[Article], index_dir: Path | None, model: str | None = None,
+                    cache: Path | None = None) -> Any:
     """One normalized vector per article: the mean of its chunk vectors.
 
     Articles the index holds unchanged (same article hash) reuse its vectors; the others are
-    chunked and embedded like `kb index` does, with the index's ONNX encoder, or with the
-    sentence-transformers model when there is no usable index.
+    chunked and embedded like `kb index` does, with the index's ONNX encoder. Without a usable
+    index: with the ONNX export `kb index` keeps in `cache`, else with sentence-transformers.
     """
     import numpy as np
 
@@ -84,7 +87,7 @@ def article_vectors(articles: list[Article], index_dir: Path | None, model: str 
                 out[i] = chunk_vecs[pos:pos + n].mean(axis=0)
                 pos += n
     if todo:
-        out[todo] = _embed([articles[i] for i in todo], index, model)
+        out[todo] = _embed([articles[i] for i in todo], index, model, cache)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
@@ -101,23 +104,27 @@ def _open_index(index_dir: Path | None, model: str | None) -> Any:
         return None
 
 
-def _embed(articles: list[Article], index: Any, model: str | None) -> Any:
+def _embed(articles: list[Article], index: Any, model: str | None, cache: Path | None = None) -> Any:
     """Mean chunk vectors of articles, chunked and normalized the way `kb index` does it."""
     import dataclasses
 
     import numpy as np
 
     from kb.chunking import chunk_article, tokenizer_offsets
-    from kb.embedding import TorchEncoder, model_dir
+    from kb.embedding import OnnxEncoder, TorchEncoder, model_identity
     from kb.normalize import normalize_document
 
     if index is not None:
         encoder: Any = index.encoder
         offsets = tokenizer_offsets(index.path.parent / index.manifest["tokenizer"])
     else:
-        path = model_dir(model)
-        encoder = TorchEncoder(path)
+        identity = model_identity(model)
+        path = Path(identity["dir"])
         offsets = tokenizer_offsets(path / "tokenizer.json")
+        onnx = cache / f"{identity['sha256'][:16]}.onnx" if cache is not None else None
+        # The export of these very weights (named by their hash) spares importing torch (~5 s).
+        encoder = OnnxEncoder(onnx, path / "tokenizer.json", threads=os.cpu_count()) \
+            if onnx is not None and onnx.is_file() else TorchEncoder(path)
     texts: list[str] = []
     owners: list[int] = []
     for i, art in enumerate(articles):

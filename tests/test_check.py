@@ -177,6 +177,25 @@ def test_index_vectors_and_fresh_embeddings_agree(built_index):
     assert ((reused * fresh).sum(axis=1) > 0.9999).all()
 
 
+@pytest.mark.slow
+def test_without_an_index_the_cached_onnx_export_embeds(built_index, tmp_path, monkeypatch):
+    import kb.embedding
+    from kb.duplicates import _embed
+
+    onnx = next((built_index / "models").glob("*.onnx"))  # named by the weights' hash, as in the cache
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copyfile(onnx, cache / onnx.name)
+    files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))[:6]]
+    arts = [f.article for f in files if f.article]
+    monkeypatch.setattr(kb.embedding, "TorchEncoder", lambda *a: pytest.fail("used torch though the cache has the export"))
+    fresh = _embed(arts, None, None, cache)
+    fresh /= ((fresh ** 2).sum(axis=1, keepdims=True) ** 0.5)
+    assert ((article_vectors(arts, built_index) * fresh).sum(axis=1) > 0.9999).all()
+    with pytest.raises(pytest.fail.Exception, match="used torch"):
+        _embed(arts, None, None, tmp_path / "empty-cache")
+
+
 def _git(root: Path, *args: str, date: str | None = None) -> None:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin"}
