@@ -1,6 +1,7 @@
 """Frontmatter `signatures`: exact strings or regexes that identify an error. A match is the
-strongest signal kb has. Each signature is keyed by one word it cannot match without, so a
-query only tries the signatures whose key word it contains (plus the few that have none)."""
+strongest signal kb has. Each signature is keyed by a substring or word it cannot match
+without, so a query only tries the signatures whose key it contains (plus regexes that have
+no such word)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from kb.config import MIN_SIGNATURE_CHARS
 
+GRAM = MIN_SIGNATURE_CHARS  # a text signature is at least this long, so it has one substring this long
 _WORD = re.compile(r"[a-z0-9_]{4,}")
 _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word might be optional
 
@@ -30,6 +32,7 @@ class SignatureMatcher:
 
     def __init__(self, entries: list[tuple[int, dict[str, str]]]) -> None:
         self.keyed: dict[str, list[_Pattern]] = defaultdict(list)
+        self.by_gram: dict[str, list[_Pattern]] = defaultdict(list)
         self.always: list[_Pattern] = []
         patterns: dict[tuple[str, str], _Pattern] = {}
         for article, sig in entries:
@@ -49,28 +52,43 @@ class SignatureMatcher:
                     continue
                 key = ("text", text)
                 if key not in patterns:
-                    patterns[key] = _Pattern(len(patterns), "text", text, sig["text"], _words(text))
+                    patterns[key] = _Pattern(len(patterns), "text", text, sig["text"], [])
             patterns[key].articles.append(article)
-        # Key each signature by its rarest word, so a query tries few signatures per word.
+        # Each text signature is keyed by its rarest 4-character substring, which a query holding
+        # the signature holds too; each regex by its rarest inner word (a word at an edge may sit
+        # inside a longer word of the query). A query tries only the signatures whose key it holds.
+        grams = {p: {p.pattern[i:i + GRAM] for i in range(len(p.pattern) - GRAM + 1)}
+                 for p in patterns.values() if p.kind == "text"}
+        gram_counts = Counter(g for gs in grams.values() for g in gs)
         counts = Counter(w for p in patterns.values() for w in set(p.words))
         for p in patterns.values():
             p.seal()
-            if p.words:
+            if p in grams:
+                self.by_gram[min(grams[p], key=lambda g: (gram_counts[g], g))].append(p)
+            elif p.words:
                 self.keyed[min(p.words, key=lambda w: (counts[w], -len(w)))].append(p)
             else:
                 self.always.append(p)
 
+    def patterns(self) -> list[_Pattern]:
+        return [p for keyed in (self.keyed, self.by_gram) for ps in keyed.values() for p in ps] + self.always
+
     def __len__(self) -> int:
-        return sum(len(p.articles) for p in self.always) + sum(len(p.articles) for v in self.keyed.values() for p in v)
+        return sum(len(p.articles) for p in self.patterns())
 
     def matches(self, raw: str, allowed: Any) -> dict[int, str]:
         """article -> the first signature of it that the query matches."""
         flat = " ".join(raw.split()).lower()
-        words = set(_WORD.findall(flat))
         hits: dict[int, str] = {}
         candidates = list(self.always)
-        for w in words:
-            candidates.extend(self.keyed.get(w, ()))
+        if self.keyed:
+            for w in set(_WORD.findall(flat)):
+                candidates.extend(self.keyed.get(w, ()))
+        if len(self.by_gram) <= 16:  # a few keys: a substring search each beats slicing the query
+            candidates += [p for g, ps in self.by_gram.items() if g in flat for p in ps]
+        elif self.by_gram:
+            for g in {flat[i:i + GRAM] for i in range(len(flat) - GRAM + 1)}:
+                candidates.extend(self.by_gram.get(g, ()))
         matched = [p for p in candidates
                    if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))]
         # In the order the signatures first appear (article order, then frontmatter order), so

@@ -40,7 +40,7 @@ def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_lis
     entries += [(8, {"text": "security token included in the request is expired"}),
                 (8, {"regex": r"An error occurred \(ExpiredToken\) when calling the \w+ operation"})]
     m = SignatureMatcher(entries)
-    patterns = [p for ps in m.keyed.values() for p in ps] + m.always
+    patterns = m.patterns()
     assert len(patterns) == 3 and len(m) == 10  # the template once, holding its 8 articles
     assert sorted(p.articles.tolist() for p in patterns) == [list(range(8)), [8], [8]]
     allowed = ALL.copy()
@@ -50,3 +50,38 @@ def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_lis
     q = "An error occurred (ExpiredToken) when calling the GetObject operation: The security token " \
         "included in the request is expired"
     assert m.matches(q, ALL) == {8: "security token included in the request is expired"}
+
+
+def _brute_force(entries, query):
+    """Every signature tried against the query, no keys: what the matcher must agree with."""
+    import re
+
+    flat = " ".join(query.split()).lower()
+    hits = {}
+    for article, sig in entries:
+        if "text" in sig and len(sig["text"].strip()) >= 4 and " ".join(sig["text"].split()).lower() in flat:
+            hits.setdefault(article, sig["text"])
+        elif "regex" in sig and re.search(sig["regex"], query):
+            hits.setdefault(article, sig["regex"])
+    return hits
+
+
+@pytest.mark.parametrize("n", [5, 400])  # few substring keys (tried one by one), many (the query's substrings)
+def test_keyed_matching_agrees_with_trying_every_signature(n):
+    import random
+
+    rng = random.Random(n)
+    codes = [f"ORA-{rng.randrange(100000):05d}" for _ in range(n)]  # no inner word: keyed by a substring
+    entries = [(i, {"text": c}) for i, c in enumerate(codes)]
+    entries += [(n + i, {"text": f"sqlstate {rng.randrange(100)}p{rng.randrange(100)}"}) for i in range(n)]
+    entries += [(2 * n, {"text": "connection refused"}), (2 * n + 1, {"regex": r"PGW-E40\d\d"}),
+                (2 * n + 2, {"text": "OOM"})]  # under 4 characters: ignored
+    m = SignatureMatcher(entries)
+    assert [p.kind for p in m.always] == ["regex"] and len(m.by_gram) > 0  # text signatures all keyed
+    allowed = np.ones(2 * n + 3, dtype=bool)
+    queries = [f"db error xx{codes[3]}yy during commit: connection refused",
+               f"SQLSTATE {entries[n + 1][1]['text'].split()[1]} while writing; {codes[-1]}",
+               "PGW-E4012 at checkout, OOM", "nothing to see here", codes[0].lower()]
+    for q in queries:
+        assert m.matches(q, allowed) == _brute_force(entries, q), q
+    assert m.matches(queries[0], allowed) == {3: codes[3], 2 * n: "connection refused"}
