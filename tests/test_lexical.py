@@ -84,3 +84,21 @@ def test_a_generation_written_before_the_arrays_were_mapped_still_loads(tmp_path
     q = lexical_terms("ORA-00942 table maxmemory")
     assert np.allclose(lex.scores(q)[0], again.scores(q)[0])
     assert again.presence(["maxmemory"], np.array([0, 2])).tolist() == [[False, True]]
+
+
+def test_the_lexical_top_k_bound_is_exact():
+    """The sampled bound (`_kth_largest`) must give np.partition's answer: random scores, many
+    ties, and orders where the 1-in-16 sample sees none of the top values."""
+    from kb.search import _kth_largest
+
+    rng = np.random.default_rng(7)
+    ascending = np.sort(rng.random(20_000))
+    spiky = np.zeros(20_000)
+    spiky[1::16] = 1.0  # the sample (every 16th from 0) holds only zeros, the top hides between
+    few = np.zeros(20_000)
+    few[:128:16] = 1.0  # the sample holds all 8 top values: fewer than k pass its bound
+    cases = [rng.random(n) for n in (50, 51, 3_199, 3_201, 90_000)]
+    cases += [np.round(rng.random(50_000), 2), np.ones(10_000), ascending, ascending[::-1], spiky, few]
+    for vals in cases:
+        for k in (1, 50):
+            assert _kth_largest(vals, k) == np.sort(vals)[-k]
