@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,11 @@ from kb.config import MIN_SIGNATURE_CHARS
 GRAM = MIN_SIGNATURE_CHARS  # a text signature is at least this long, so it has one substring this long
 _WORD = re.compile(r"[a-z0-9_]{4,}")
 _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word might be optional
+
+
+def _grams(text: str) -> Iterator[str]:
+    """Every GRAM-character substring of text."""
+    return (text[i:i + GRAM] for i in range(len(text) - GRAM + 1))
 
 
 def _words(text: str) -> list[str]:
@@ -57,14 +63,17 @@ class SignatureMatcher:
         # Each text signature is keyed by its rarest 4-character substring, which a query holding
         # the signature holds too; each regex by its rarest inner word (a word at an edge may sit
         # inside a longer word of the query). A query tries only the signatures whose key it holds.
-        grams = {p: {p.pattern[i:i + GRAM] for i in range(len(p.pattern) - GRAM + 1)}
-                 for p in patterns.values() if p.kind == "text"}
-        gram_counts = Counter(g for gs in grams.values() for g in gs)
+        # (Counted pattern by pattern: holding every pattern's substrings at once took ~100 MB at
+        # 100k articles, which the process kept.)
+        gram_counts: Counter[str] = Counter()
+        for p in patterns.values():
+            if p.kind == "text":
+                gram_counts.update(set(_grams(p.pattern)))
         counts = Counter(w for p in patterns.values() for w in set(p.words))
         for p in patterns.values():
             p.seal()
-            if p in grams:
-                self.by_gram[min(grams[p], key=lambda g: (gram_counts[g], g))].append(p)
+            if p.kind == "text":
+                self.by_gram[min(_grams(p.pattern), key=gram_counts.__getitem__)].append(p)
             elif p.words:
                 self.keyed[min(p.words, key=lambda w: (counts[w], -len(w)))].append(p)
             else:
@@ -87,7 +96,7 @@ class SignatureMatcher:
         if len(self.by_gram) <= 16:  # a few keys: a substring search each beats slicing the query
             candidates += [p for g, ps in self.by_gram.items() if g in flat for p in ps]
         elif self.by_gram:
-            for g in {flat[i:i + GRAM] for i in range(len(flat) - GRAM + 1)}:
+            for g in set(_grams(flat)):
                 candidates.extend(self.by_gram.get(g, ()))
         matched = [p for p in candidates
                    if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))]
