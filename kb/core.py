@@ -15,8 +15,11 @@ from kb.errors import KBError
 class KnowledgeBase:
     """Articles, their index, and search over the current generation (reloaded when it changes)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lone_threads: int = 1) -> None:
+        """`lone_threads`: threads that embed the query of a search running alone (a server
+        gives it every core; see Index._embed)."""
         self.settings = settings
+        self.lone_threads = lone_threads
         self._index: Any = None
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -71,7 +74,7 @@ class KnowledgeBase:
         gen = store.current_path(self.settings.index) if name is None else self.settings.index / name
         if not gen.is_dir():
             gen = store.current_path(self.settings.index)
-        return Index(self.settings.index, Path(gen), self._expected())
+        return Index(self.settings.index, Path(gen), self._expected(), lone_threads=self.lone_threads)
 
     def search(self, query: str, k: int = 10, filters: Any = None, explain: bool = False) -> Any:
         """Search the current generation."""

@@ -148,17 +148,42 @@ def export_onnx(path: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-class OnnxEncoder:
-    """The model through onnxruntime + tokenizers + numpy: one thread for queries (a query is
-    too small to split, and the server runs several at once), all cores for `kb index`."""
+def shared_weights(onnx_path: Path) -> dict[str, Any]:
+    """The model's embedding tables (47 MB) as onnxruntime values that several sessions can
+    share. Only those: each session repacks the matrix weights for its own kernels anyway, so
+    sharing them would just keep an unused copy alive (measured: +68 MB for a second session
+    this way, +82 MB sharing every weight, +103 MB sharing none)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None) -> None:
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"cannot load the ONNX model {onnx_path}: {e}") from e
+    tables = {n.input[0] for n in model.graph.node if n.op_type == "Gather"}
+    return {t.name: ort.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(t))
+            for t in model.graph.initializer if t.name in tables}
+
+
+class OnnxEncoder:
+    """The model through onnxruntime + tokenizers + numpy: one thread for queries that run
+    beside others (a server runs several at once), more for a query alone and for `kb index`.
+    `weights` (from shared_weights) lets sessions share one copy of the weights."""
+
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None,
+                 weights: dict[str, Any] | None = None, spinning: bool = True) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or 1
         opts.inter_op_num_threads = 1
+        if not spinning:  # idle threads sleep at once instead of spinning on a core others need
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        for name, value in (weights or {}).items():
+            opts.add_initializer(name, value)
+        self.weights = weights  # the session uses them; they must outlive it
         try:
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001

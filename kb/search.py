@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kb import store
-from kb.embedding import OnnxEncoder
+from kb.embedding import OnnxEncoder, shared_weights
 from kb.errors import IndexCorrupt, NotFound
 from kb.fusion import (
     RERANK,
@@ -63,7 +63,9 @@ def _kth_largest(vals: np.ndarray, k: int) -> float:
 class Index:
     """A loaded, read-only index generation and the query encoder that matches it."""
 
-    def __init__(self, index_dir: Path, gen: Path, expect: dict[str, Any]) -> None:
+    def __init__(self, index_dir: Path, gen: Path, expect: dict[str, Any], lone_threads: int = 1) -> None:
+        """`lone_threads` > 1 adds a second query encoder with that many threads for a search
+        that runs alone (a server's, see _embed); its weights are shared with the first."""
         import faiss
 
         # One query is too small to share between threads: FAISS's OpenMP threads spin-wait for
@@ -83,7 +85,13 @@ class Index:
         self.conn = store.connect(gen)
         self._searching = 0  # searches in their first stage right now
         self._searching_lock = threading.Lock()
-        self.encoder = OnnxEncoder(index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"])
+        onnx, tokenizer = index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"]
+        if lone_threads > 1:
+            weights = shared_weights(onnx)
+            self.encoder = OnnxEncoder(onnx, tokenizer, weights=weights)
+            self.lone_encoder = OnnxEncoder(onnx, tokenizer, threads=lone_threads, weights=weights, spinning=False)
+        else:
+            self.encoder = self.lone_encoder = OnnxEncoder(onnx, tokenizer)
         self.ids: list[str] = []
         self.by_id: dict[str, int] = {}
         published: list[bool] = []
@@ -234,12 +242,13 @@ class Index:
     def _embed(self, text: str, alone: bool) -> Callable[[], np.ndarray]:
         """Start embedding the query; call the result for its vector.
 
-        A lone search embeds on a worker thread while the caller goes on with the lexical
-        channel and the signatures (onnxruntime releases the GIL), so it uses both cores. Under
-        concurrent searches the cores are busy anyway and the hand-off would only cost.
+        A lone search embeds on a worker thread, with the lone encoder's threads, while the
+        caller goes on with the lexical channel and the signatures (onnxruntime releases the
+        GIL), so it uses every core. Under concurrent searches the cores are busy anyway: each
+        embeds inline on one thread, which serves more searches a second than sharing threads.
         """
         if alone:
-            return _encode_pool().submit(self.encoder.encode, [text]).result
+            return _encode_pool().submit(self.lone_encoder.encode, [text]).result
         vector = self.encoder.encode([text])
         return lambda: vector
 

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from kb.config import Settings
 from kb.errors import BadQuery, QueryTooLong
 from kb.search import Filters
 
-from .conftest import DATA
+from .conftest import DATA, FIXTURE_KB
 
 QUERIES = [json.loads(line) for line in (DATA / "kb_queries.jsonl").read_text().splitlines() if line.strip()]
 
@@ -103,11 +104,19 @@ def test_a_query_of_exactly_the_limit_is_accepted(kb_session):
     assert kb_session.search(text, k=3).results[0].id == "runbooks/disk-full"
 
 
-def test_concurrent_searches_answer_as_a_lone_one_does(kb_session):
-    """A lone search embeds on a worker thread, concurrent ones embed inline: same answers."""
+def test_concurrent_searches_answer_as_a_lone_one_does(built_index):
+    """A lone search embeds on a worker thread with the 2-thread encoder, concurrent ones embed
+    inline with the 1-thread one (as `kb serve` does): same answers."""
     import threading
 
+    from kb.core import KnowledgeBase
+
+    kb_session = KnowledgeBase(Settings(articles=FIXTURE_KB, index=built_index), lone_threads=2)
     idx = kb_session.index()
+    assert idx.lone_encoder is not idx.encoder and idx.lone_encoder.weights is idx.encoder.weights
+    texts = [q["query"] for q in QUERIES]
+    cos = (idx.lone_encoder.encode(texts) * idx.encoder.encode(texts)).sum(axis=1)
+    assert cos.min() > 0.99999
     queries = [q["query"] for q in QUERIES]
     lone = {q: [(r.id, r.score) for r in kb_session.search(q, k=5).results] for q in queries}
     seen: list[bool] = []
