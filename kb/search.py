@@ -78,7 +78,7 @@ class Index:
         try:
             self.dense = faiss.read_index(str(gen / "dense.faiss"))
             self.lexical = Lexical.load(gen)
-            self.phrases = Phrases.load(gen)
+            self.phrases = Phrases.open(gen)
             self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
             raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
@@ -134,6 +134,7 @@ class Index:
 
     def close(self) -> None:
         self.conn.close()
+        self.phrases.close()
 
     # -- search ---------------------------------------------------------------------------
 

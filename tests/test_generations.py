@@ -155,6 +155,8 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
     (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:1000]), IndexCorrupt),
     (lambda g: (g / "lexical_data.npy").write_bytes((g / "lexical_data.npy").read_bytes()[:200]), IndexCorrupt),
     (lambda g: (g / "vocab.json").write_text("[]"), IndexCorrupt),
+    (lambda g: (g / "phrases.npy").write_bytes((g / "phrases.npy").read_bytes()[:300]), IndexCorrupt),
+    (lambda g: (g / "phrases.npy").write_bytes(b"garbage"), IndexCorrupt),
     (lambda g: (g / "dense_ids.npy").write_bytes(b"\x93NUMPY garbage"), IndexCorrupt),
     (lambda g: np.save(g / "dense_ids.npy", np.arange(3)), IndexCorrupt),  # counts that do not match
     (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),

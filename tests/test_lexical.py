@@ -102,3 +102,21 @@ def test_the_lexical_top_k_bound_is_exact():
     for vals in cases:
         for k in (1, 50):
             assert _kth_largest(vals, k) == np.sort(vals)[-k]
+
+
+def test_phrases_read_per_article_agree_with_the_whole_array(tmp_path):
+    from kb.phrases import Phrases, phrase_hashes
+
+    texts = ["node down true after reboot", "", "ICONS* missing from the bundle", "down false " * 50]
+    Phrases.build(texts).save(tmp_path)
+    whole, served = Phrases.load(tmp_path), Phrases.open(tmp_path)
+    try:
+        assert served.hashes is None  # nothing of the hashes is mapped or held
+        for i in range(len(texts)):
+            assert np.array_equal(served.of(i), whole.of(i)) and served.of(i).dtype == np.uint32
+            for q in ("down true", "icons*", "ICONS* missing", "down false"):
+                assert served.overlap(phrase_hashes(q), i) == whole.overlap(phrase_hashes(q), i)
+        assert served.overlap(phrase_hashes("node down true"), 0) == 1.0
+        assert served.overlap(phrase_hashes("node down false"), 0) == 0.6  # node, down, "node down" of 5
+    finally:
+        served.close()
