@@ -114,10 +114,9 @@ def test_concurrent_searches_answer_as_a_lone_one_does(built_index):
     kb_session = KnowledgeBase(Settings(articles=FIXTURE_KB, index=built_index), lone_threads=2)
     idx = kb_session.index()
     assert idx.lone_encoder is not idx.encoder and idx.lone_encoder.weights is idx.encoder.weights
-    texts = [q["query"] for q in QUERIES]
-    cos = (idx.lone_encoder.encode(texts) * idx.encoder.encode(texts)).sum(axis=1)
-    assert cos.min() > 0.99999
     queries = [q["query"] for q in QUERIES]
+    cos = (idx.lone_encoder.encode(queries) * idx.encoder.encode(queries)).sum(axis=1)
+    assert cos.min() > 0.99999
     lone = {q: [(r.id, r.score) for r in kb_session.search(q, k=5).results] for q in queries}
     seen: list[bool] = []
     embed = idx._embed
