@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -11,18 +12,24 @@ from kb import store
 from kb.config import Settings
 from kb.errors import KBError
 
+log = logging.getLogger("kb")
+
 
 class KnowledgeBase:
     """Articles, their index, and search over the current generation (reloaded when it changes)."""
 
-    def __init__(self, settings: Settings, lone_threads: int = 1) -> None:
+    def __init__(self, settings: Settings, lone_threads: int = 1, background_reload: bool = False) -> None:
         """`lone_threads`: threads that embed the query of a search running alone (a server
-        gives it every core; see Index._embed)."""
+        gives it every core; see Index._embed). `background_reload`: load a newly published
+        generation on a thread of its own while requests go on with the old one (a server)."""
         self.settings = settings
         self.lone_threads = lone_threads
+        self.background_reload = background_reload
         self._index: Any = None
         self._lock = threading.Lock()
         self._checked = 0.0
+        self._pending: str | None = None  # the generation being loaded in the background
+        self._refused: str | None = None  # the last generation that failed to load
         self._expect: dict[str, Any] | None = None
         self.last_reload_error: str | None = None
 
@@ -47,8 +54,10 @@ class KnowledgeBase:
     def index(self) -> Any:
         """The loaded current generation; loads it on first use, or when a new one is published.
 
-        A new generation that fails to load is refused: the old one keeps serving and the
-        reason is kept in `last_reload_error`.
+        A new generation that fails to load is refused: the old one keeps serving, the reason
+        is logged and kept in `last_reload_error`, and that generation is not tried again (a
+        published generation never changes; the next build publishes another). Loading 100k
+        articles takes seconds, so with `background_reload` no request waits for it.
         """
         now = time.monotonic()
         current = self._index
@@ -57,16 +66,30 @@ class KnowledgeBase:
         with self._lock:
             self._checked = now
             name = store.current_name(self.settings.index)
-            if self._index is not None and name == self._index.generation:
-                return self._index
-            try:
-                self._index = self._open(name)
-                self.last_reload_error = None
-            except KBError as e:
-                if self._index is None:
-                    raise
-                self.last_reload_error = str(e)
+            if self._index is None:
+                self._index = self._open(name)  # nothing to fall back on: the caller gets the error
+            elif name not in (self._index.generation, self._pending, self._refused):
+                if self.background_reload:
+                    self._pending = name
+                    threading.Thread(target=self._reload, args=(name,), name="kb-reload", daemon=True).start()
+                else:
+                    self._reload(name)
             return self._index
+
+    def _reload(self, name: str | None) -> None:
+        """Load generation `name` and serve it, or refuse it and keep the current one."""
+        started = time.monotonic()
+        try:
+            idx = self._open(name)
+        except KBError as e:
+            self._refused, self.last_reload_error = name, str(e)
+            log.error("refused index generation %s, still serving %s: %s", name, self._index.generation, e)
+        else:
+            self._index, self.last_reload_error = idx, None
+            log.info("serving index generation %s (%d articles, loaded in %.1f s)", idx.generation,
+                     idx.article_count, time.monotonic() - started)
+        finally:
+            self._pending = None
 
     def _open(self, name: str | None) -> Any:
         from kb.search import Index

@@ -164,15 +164,53 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
     (lambda g: (g / "manifest.json").write_text(json.dumps(
         {**json.loads((g / "manifest.json").read_text()), "model_sha256": "0" * 64})), IndexIncompatible),
 ])
-def test_a_damaged_generation_is_refused_and_the_old_one_keeps_serving(index_copy, damage, error):
+def test_a_damaged_generation_is_refused_and_the_old_one_keeps_serving(index_copy, damage, error, caplog,
+                                                                       monkeypatch):
     kb = KnowledgeBase(Settings(index=index_copy, reload_interval=0.0))
     old = kb.index().generation
-    _publish_damaged_copy(index_copy, damage)
+    bad = _publish_damaged_copy(index_copy, damage).name
+    opened: list[str | None] = []
+    open_ = kb._open
+    monkeypatch.setattr(kb, "_open", lambda name: opened.append(name) or open_(name))
     assert kb.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
     assert kb.index().generation == old
     assert "kb index --full" in kb.last_reload_error
+    assert f"refused index generation {bad}, still serving {old}: " in caplog.text  # the reason is logged
+    assert opened == [bad]  # once: a published generation does not change, so it is not retried
     with pytest.raises(error, match="kb index --full"):  # a fresh process gets a clear message
         KnowledgeBase(Settings(index=index_copy)).index()
+
+
+def test_a_server_loads_a_new_generation_while_requests_go_on_with_the_old_one(kb_copy, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="kb")
+    articles, index = kb_copy
+    kb = KnowledgeBase(Settings(articles=articles, index=index, reload_interval=0.0), background_reload=True)
+    old = kb.index().generation
+    loading, release = threading.Event(), threading.Event()
+    open_ = kb._open
+
+    def slow_open(name):
+        loading.set()
+        assert release.wait(30)
+        return open_(name)
+
+    kb._open = slow_open
+    _touch_article(articles, "warp core breach detected in sector seven")
+    from kb.indexer import build
+
+    new = build(Settings(articles=articles, index=index), log=lambda m: None, progress=False).generation
+    assert kb.index().generation == old  # starts the load and answers at once
+    assert loading.wait(30)
+    assert kb.search("warp core breach", k=1).results[0].id != "kb/new-article"  # the old one, meanwhile
+    release.set()
+    deadline = time.monotonic() + 30
+    while kb.index().generation != new:
+        assert time.monotonic() < deadline, "the new generation was never swapped in"
+        time.sleep(0.05)
+    assert kb.search("warp core breach", k=1).results[0].id == "kb/new-article"
+    assert f"serving index generation {new} (18 articles" in caplog.text
 
 
 def test_cli_reports_an_index_from_another_model_clearly(index_copy, runner):

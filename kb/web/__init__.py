@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     # A search alone embeds its query on every core: on 2 cores ~4.5 instead of ~6 ms for a
     # short query, for ~70 MB more (bench/README.md).
-    app.extensions["kb"] = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1)
+    app.extensions["kb"] = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True)
     app.extensions["kb_feedback"] = FeedbackStore(settings.data)
 
     from kb.web import api, errors, metrics, pages, ratelimit
