@@ -13,6 +13,7 @@ from kb.config import Settings
 from kb.errors import KBError
 
 log = logging.getLogger("kb")
+_NOTHING = object()  # no generation: None names one ("no CURRENT pointer")
 
 
 class KnowledgeBase:
@@ -28,8 +29,8 @@ class KnowledgeBase:
         self._index: Any = None
         self._lock = threading.Lock()
         self._checked = 0.0
-        self._pending: str | None = None  # the generation being loaded in the background
-        self._refused: str | None = None  # the last generation that failed to load
+        self._pending: Any = _NOTHING  # the generation being loaded in the background
+        self._refused: Any = _NOTHING  # the last generation that failed to load (None: CURRENT was gone)
         self._expect: dict[str, Any] | None = None
         self.last_reload_error: str | None = None
 
@@ -89,7 +90,7 @@ class KnowledgeBase:
             log.info("serving index generation %s (%d articles, loaded in %.1f s)", idx.generation,
                      idx.article_count, time.monotonic() - started)
         finally:
-            self._pending = None
+            self._pending = _NOTHING
 
     def _open(self, name: str | None) -> Any:
         from kb.search import Index

@@ -181,6 +181,19 @@ def test_a_damaged_generation_is_refused_and_the_old_one_keeps_serving(index_cop
         KnowledgeBase(Settings(index=index_copy)).index()
 
 
+def test_a_vanished_pointer_keeps_the_loaded_generation_serving(index_copy, caplog, monkeypatch):
+    kb = KnowledgeBase(Settings(index=index_copy, reload_interval=0.0))
+    old = kb.index().generation
+    opened: list[str | None] = []
+    open_ = kb._open
+    monkeypatch.setattr(kb, "_open", lambda name: opened.append(name) or open_(name))
+    (index_copy / "CURRENT").unlink()
+    for _ in range(3):
+        assert kb.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
+    assert kb.index().generation == old and kb.last_reload_error
+    assert opened == [None] and caplog.text.count("refused index generation None") == 1
+
+
 def test_a_server_loads_a_new_generation_while_requests_go_on_with_the_old_one(kb_copy, caplog):
     import logging
 
