@@ -238,7 +238,18 @@ def kb_problems(targets: list[ArticleFile], everything: list[ArticleFile]) -> li
 
 
 def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -> list[ArticleFile]:
-    known = {f.path.resolve(): f for f in everything}
+    by_path = {f.path: f for f in everything}
+    resolved: dict[Path, ArticleFile] = {}
+
+    def known(path: Path) -> ArticleFile | None:
+        """The already read file at `path`. As pre-commit passes them, paths match the ones read
+        under root; only another spelling makes every file resolved (a stat per folder level)."""
+        if path in by_path:
+            return by_path[path]
+        if not resolved:
+            resolved.update((f.path.resolve(), f) for f in everything)
+        return resolved.get(path.resolve())
+
     out: dict[Path, ArticleFile] = {}
     for p in paths:
         for path in list(article_paths(p)) if p.is_dir() else [p]:
@@ -248,7 +259,7 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
                 folders = path.parts[-2:-1]
             if not is_article_path(folders, path.name):
                 continue  # READMEs, .templates/, _drafts/: kb index skips them too
-            f = known.get(path.resolve()) or read_article(path, root)
+            f = known(path) or read_article(path, root)
             f.shown = str(path)
             out.setdefault(path.resolve(), f)
     return list(out.values())

@@ -111,7 +111,7 @@ def _embed(articles: list[Article], index: Any, model: str | None, cache: Path |
     import numpy as np
 
     from kb.chunking import chunk_article, tokenizer_offsets
-    from kb.embedding import OnnxEncoder, TorchEncoder, model_identity
+    from kb.embedding import OnnxEncoder, TorchEncoder, export_name, model_identity
     from kb.normalize import normalize_document
 
     if index is not None:
@@ -121,8 +121,8 @@ def _embed(articles: list[Article], index: Any, model: str | None, cache: Path |
         identity = model_identity(model)
         path = Path(identity["dir"])
         offsets = tokenizer_offsets(path / "tokenizer.json")
-        onnx = cache / f"{identity['sha256'][:16]}.onnx" if cache is not None else None
-        # The export of these very weights (named by their hash) spares importing torch (~5 s).
+        onnx = cache / f"{export_name(identity)}.onnx" if cache is not None else None
+        # The export `kb index` keeps of these very weights spares importing torch (~5 s).
         encoder = OnnxEncoder(onnx, path / "tokenizer.json", threads=os.cpu_count()) \
             if onnx is not None and onnx.is_file() else TorchEncoder(path)
     texts: list[str] = []

@@ -64,6 +64,11 @@ def model_identity(configured: str | None = None) -> dict[str, str]:
     return {"name": name, "dir": str(path), "sha256": sha}
 
 
+def export_name(identity: dict[str, str]) -> str:
+    """The file stem of the ONNX export of these weights, in an index's models/ and in the cache."""
+    return identity["sha256"][:16]
+
+
 def load_tokenizer(path: Path) -> Any:
     """The fast tokenizer, truncating at the model window and padding to the longest input.
 

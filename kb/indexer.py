@@ -18,7 +18,7 @@ from kb import store
 from kb.articles import article_paths, duplicate_id, parse_file
 from kb.chunking import tokenizer_offsets
 from kb.config import Settings
-from kb.embedding import DIM, OnnxEncoder, export_onnx, model_identity
+from kb.embedding import DIM, OnnxEncoder, export_name, export_onnx, model_identity
 from kb.errors import ArticleError, KBError
 from kb.gitinfo import head_commit, last_commit_dates
 from kb.normalize import NORMALIZER_VERSION, normalize_document
@@ -64,7 +64,7 @@ def ensure_onnx(index_dir: Path, identity: dict[str, str], cache: Path | None = 
     """
     models = index_dir / "models"
     models.mkdir(parents=True, exist_ok=True)
-    name = identity["sha256"][:16]
+    name = export_name(identity)
     onnx = models / f"{name}.onnx"
     tok = models / f"{name}.tokenizer.json"
     if not tok.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.articles import article_paths
 from kb.check import check_paths, read_article, stale
 from kb.cli import cli
 from kb.duplicates import article_vectors
@@ -94,6 +96,14 @@ def test_paths_are_checked_against_the_whole_kb(tmp_path):
                                   root / "_drafts" / "half.md", root / "_drafts"], similar=False)
     assert [(Path(p.path).name, p.code) for p in problems] == [("dup-id-a.md", "E206")]
     assert "dup-id-b.md" in problems[0].message
+    # A target is the file already read under root, whether spelled as read or otherwise.
+    from kb.check import _targets
+
+    everything = [read_article(p, root, str(p)) for p in article_paths(root)]
+    first = next(f for f in everything if f.path.name == "dup-id-a.md")
+    other = Path(os.path.relpath(root / "dup-id-a.md"))  # relative to the working folder, root is absolute
+    for spelling in (root / "dup-id-a.md", other):
+        assert [t is first for t in _targets(root, [spelling], everything)] == [True]
 
 
 def test_a_missing_articles_folder_is_an_error(runner, tmp_path):
