@@ -40,8 +40,12 @@ def main() -> None:
     foreign: dict[str, list[tuple[float, bool]]] = {}
     for s in SUITES:
         idx = KnowledgeBase(Settings(index=index_of(s))).index()
-        others = [q for o in SUITES if o != s and not (o.startswith("alerts") and s.startswith("alerts"))
-                  for q in load_queries(CORPORA / o / "queries.dev.jsonl")]
+        others = [
+            q
+            for o in SUITES
+            if o != s and not (o.startswith("alerts") and s.startswith("alerts"))
+            for q in load_queries(CORPORA / o / "queries.dev.jsonl")
+        ]
         sample = rng.sample(others, min(150, len(others)))
         foreign[s] = []
         for q in sample:
@@ -53,7 +57,8 @@ def main() -> None:
         sel = [c for sc, c in allp if sc >= t]
         per = " ".join(
             f"{s[:8]}={sum(c for sc, c in points[s] if sc >= t) / max(1, sum(sc >= t for sc, _ in points[s])):.2f}"
-            for s in SUITES)
+            for s in SUITES
+        )
         print(f"  {t:.2f}: {sum(sel) / max(1, len(sel)):.3f}  {per}  share={len(sel) / len(allp):.2f}")
     print("none threshold: right answers hidden (pooled, worst suite) / foreign queries caught (mean)")
     for t in [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]:
@@ -61,11 +66,18 @@ def main() -> None:
         pooled = sum(c and sc < t for sc, c in allp) / len(allp)
         caught = sum(sum(sc < t for sc, _ in foreign[s]) / len(foreign[s]) for s in SUITES) / len(SUITES)
         print(f"  {t:.2f}: hidden pooled={pooled:.3f} worst={max(hidden):.3f}  foreign caught={caught:.3f}")
-    print("novel flag on foreign queries:",
-          " ".join(f"{s}={sum(n for _, n in foreign[s]) / len(foreign[s]):.2f}" for s in SUITES))
-    print("foreign top scores p50/p90:",
-          " ".join(f"{s}={sorted(x for x, _ in foreign[s])[len(foreign[s]) // 2]:.2f}/"
-                   f"{sorted(x for x, _ in foreign[s])[int(len(foreign[s]) * 0.9)]:.2f}" for s in SUITES))
+    print(
+        "novel flag on foreign queries:",
+        " ".join(f"{s}={sum(n for _, n in foreign[s]) / len(foreign[s]):.2f}" for s in SUITES),
+    )
+    print(
+        "foreign top scores p50/p90:",
+        " ".join(
+            f"{s}={sorted(x for x, _ in foreign[s])[len(foreign[s]) // 2]:.2f}/"
+            f"{sorted(x for x, _ in foreign[s])[int(len(foreign[s]) * 0.9)]:.2f}"
+            for s in SUITES
+        ),
+    )
 
 
 if __name__ == "__main__":

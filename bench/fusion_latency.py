@@ -31,8 +31,14 @@ def dense_only(idx, query: str, k: int = 10) -> list:
     norm = normalize_query(query)
     best = idx._dense_best(idx.encoder.encode([norm.dense]), idx.published)
     top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-    return idx._results([Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s)
-                         for a, (s, ci) in top], norm, False)
+    return idx._results(
+        [
+            Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s)
+            for a, (s, ci) in top
+        ],
+        norm,
+        False,
+    )
 
 
 def main() -> None:
@@ -51,8 +57,11 @@ def main() -> None:
             idx.search(q)
             fused.append((time.perf_counter() - t) * 1000)
         d, f = statistics.median(dense), statistics.median(fused)
-        print(f"{index_dir}: {idx.article_count} articles, short query p50 dense-only {d:.2f} ms, "
-              f"fused {f:.2f} ms, fusion adds {f - d:+.2f} ms", flush=True)
+        print(
+            f"{index_dir}: {idx.article_count} articles, short query p50 dense-only {d:.2f} ms, "
+            f"fused {f:.2f} ms, fusion adds {f - d:+.2f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,27 @@ sys.path.insert(0, str(ROOT))
 from kb.articles import load_articles  # noqa: E402
 
 FOLDERS = {"postmortem": "postmortems", "known-issue": "known-issues", "runbook": "runbooks", "kb": "kb"}
-SERVICES = [f"{a}-{b}" for a in ("orders", "billing", "ledger", "search", "auth", "cart", "media", "geo",
-                                 "pricing", "notify", "catalog", "fraud", "payout", "reports", "sso")
-            for b in ("api", "worker", "gateway", "db", "cache", "consumer", "cron")]
+SERVICES = [
+    f"{a}-{b}"
+    for a in (
+        "orders",
+        "billing",
+        "ledger",
+        "search",
+        "auth",
+        "cart",
+        "media",
+        "geo",
+        "pricing",
+        "notify",
+        "catalog",
+        "fraud",
+        "payout",
+        "reports",
+        "sso",
+    )
+    for b in ("api", "worker", "gateway", "db", "cache", "consumer", "cron")
+]
 _SECTION = re.compile(r"^##\s+(.+)$", re.M)
 _NUM = re.compile(r"\d+")
 
@@ -34,7 +52,7 @@ def sections(body: str) -> list[tuple[str, str]]:
     out = []
     for i, m in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(body)
-        text = body[m.end():end].strip()
+        text = body[m.end() : end].strip()
         if 80 < len(text):
             out.append((m.group(1).strip(), text[:600]))
     return out
@@ -61,8 +79,12 @@ def main() -> None:
         for a in load_articles(root).articles:
             pool[a.type].extend(sections(a.body))
             titles[a.type].append(a.title)
-            errors.extend(ln.strip() for ln in re.findall(r"```[a-z]*\n(.*?)```", a.body, re.S)
-                          for ln in [ln] if 30 < len(ln.strip()) < 200)
+            errors.extend(
+                ln.strip()
+                for ln in re.findall(r"```[a-z]*\n(.*?)```", a.body, re.S)
+                for ln in [ln]
+                if 30 < len(ln.strip()) < 200
+            )
             errors.extend(s["text"] for s in a.signatures if "text" in s)
     errors = [e for e in errors if "\n" not in e]
     for t in FOLDERS:
@@ -75,8 +97,13 @@ def main() -> None:
         title = f"{vary(rng.choice(titles[kind]), rng, service)} ({service} #{i})"
         chosen = rng.sample(pool[kind], k=min(len(pool[kind]), 2))
         body = [f"## Error\n\n```\n{err}\n```\n"] + [f"## {h}\n\n{vary(s, rng, service)}\n" for h, s in chosen]
-        fm = [f"title: {json.dumps(title)}", f"type: {kind}", f"services: [{service}]", f"tags: [synthetic, {kind}]",
-              f"updated: 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"]
+        fm = [
+            f"title: {json.dumps(title)}",
+            f"type: {kind}",
+            f"services: [{service}]",
+            f"tags: [synthetic, {kind}]",
+            f"updated: 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        ]
         if kind == "postmortem":
             fm.append(f"severity: SEV{rng.randint(1, 4)}")
         if kind == "known-issue":

@@ -30,18 +30,23 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 SHORT = "FATAL: remaining connection slots are reserved for non-replication superuser connections"
-TRACE = ("2026-03-10T04:12:55.120Z ERROR 1 --- [http-nio-8080-exec-4] c.t.p.PaymentService : charge failed\n"
-         "org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection\n"
-         + "".join(f"\tat com.tidewater.payments.service.PaymentService.charge{i}(PaymentService.java:{100 + i})\n"
-                   for i in range(24))
-         + "Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
-           "request timed out after 30000ms.\n\t... 31 more\n")[:2048]
+TRACE = (
+    "2026-03-10T04:12:55.120Z ERROR 1 --- [http-nio-8080-exec-4] c.t.p.PaymentService : charge failed\n"
+    "org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection\n"
+    + "".join(
+        f"\tat com.tidewater.payments.service.PaymentService.charge{i}(PaymentService.java:{100 + i})\n"
+        for i in range(24)
+    )
+    + "Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
+    "request timed out after 30000ms.\n\t... 31 more\n"
+)[:2048]
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(list(args), check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        list(args), check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
@@ -110,15 +115,29 @@ def short_queries(n: int = 400) -> list[str]:
     """Distinct short pastes (distinct after normalization too), so no cache flatters the load."""
     rng = random.Random(5)
     services = ["orders", "billing", "ledger", "search", "auth", "cart", "media", "geo", "pricing", "fraud"]
-    errors = ["connection refused", "remaining connection slots are reserved", "certificate has expired",
-              "OOM command not allowed", "upstream timed out", "CommitFailedException", "DEADLINE_EXCEEDED",
-              "No space left on device", "too many clients already", "read ECONNRESET", "CrashLoopBackOff",
-              "token used before issued", "password authentication failed", "429 Too Many Requests"]
+    errors = [
+        "connection refused",
+        "remaining connection slots are reserved",
+        "certificate has expired",
+        "OOM command not allowed",
+        "upstream timed out",
+        "CommitFailedException",
+        "DEADLINE_EXCEEDED",
+        "No space left on device",
+        "too many clients already",
+        "read ECONNRESET",
+        "CrashLoopBackOff",
+        "token used before issued",
+        "password authentication failed",
+        "429 Too Many Requests",
+    ]
     words = ["while", "during", "after", "on", "from", "calling", "reading", "writing", "syncing", "polling"]
     out = set()
     while len(out) < n:
-        out.add(f"{rng.choice(services)}-api {rng.choice(words)} {rng.choice(services)}: {rng.choice(errors)} "
-                f"{rng.choice(words)} {rng.choice(services)} {rng.choice(errors).lower()}")
+        out.add(
+            f"{rng.choice(services)}-api {rng.choice(words)} {rng.choice(services)}: {rng.choice(errors)} "
+            f"{rng.choice(words)} {rng.choice(services)} {rng.choice(errors).lower()}"
+        )
     return sorted(out)
 
 
@@ -159,17 +178,26 @@ def wrk(base: str, seconds: int, queries: list[str], clients: int = 16) -> dict[
     script.write_text(
         "local bodies = {\n" + bodies + "\n}\nlocal i = 0\n"
         "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
-        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n")
+        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
     # Two wrk threads drive 16 connections easily; more would only take CPU from the server on
     # this 2-core machine, since the load generator runs beside it.
-    cmd = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script),
-           base + "/api/v1/search"]
+    cmd = [
+        "wrk",
+        f"-t{min(2, clients)}",
+        f"-c{clients}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        base + "/api/v1/search",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(next(ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec")))
     total = int(next(ln.split()[0] for ln in out.splitlines() if "requests in" in ln))
     non2xx = int(next((ln.split()[-1] for ln in out.splitlines() if "Non-2xx" in ln), 0))
-    errors = sum(int(x) for ln in out.splitlines() if "Socket errors" in ln
-                 for x in ln.replace(",", "").split()[3::2])
+    errors = sum(int(x) for ln in out.splitlines() if "Socket errors" in ln for x in ln.replace(",", "").split()[3::2])
     return {"rps": rps, "requests": total, "failed": non2xx + errors}
 
 
@@ -179,8 +207,12 @@ def serve_figures(articles: Path, index: Path, reindex_during_load: bool) -> dic
 
     port = free_port()
     env = {**os.environ, "KB_RELOAD_INTERVAL": "1", "KB_DATA": str(OUT / "var")}
-    proc = subprocess.Popen([str(BIN / "kb"), "--articles", str(articles), "--index", str(index), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(BIN / "kb"), "--articles", str(articles), "--index", str(index), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -209,14 +241,26 @@ def serve_figures(articles: Path, index: Path, reindex_during_load: bool) -> dic
             rps, ok, failed = w["rps"], int(w["requests"]), int(w["failed"])
         else:
             rps, ok, failed = load(base, 15, queries)
-        rss = int(next(ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                       if ln.startswith("VmRSS")).split()[1]) / 1024
+        rss = (
+            int(
+                next(
+                    ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if ln.startswith("VmRSS")
+                ).split()[1]
+            )
+            / 1024
+        )
         figures: dict[str, object] = {
-            "api_short_p50_ms": statistics.median(short), "api_short_p99_ms": pct(short, 0.99),
-            "api_trace_p50_ms": statistics.median(trace), "api_trace_p99_ms": pct(trace, 0.99),
-            "raw_encode_short_ms": statistics.median(raw_short), "raw_encode_trace_ms": statistics.median(raw_trace),
-            "rps_16_clients_short_distinct": rps, "load_tool": "wrk" if w else "python threads",
-            "load_ok": ok, "load_failed": failed, "server_rss_mb": rss,
+            "api_short_p50_ms": statistics.median(short),
+            "api_short_p99_ms": pct(short, 0.99),
+            "api_trace_p50_ms": statistics.median(trace),
+            "api_trace_p99_ms": pct(trace, 0.99),
+            "raw_encode_short_ms": statistics.median(raw_short),
+            "raw_encode_trace_ms": statistics.median(raw_trace),
+            "rps_16_clients_short_distinct": rps,
+            "load_tool": "wrk" if w else "python threads",
+            "load_ok": ok,
+            "load_failed": failed,
+            "server_rss_mb": rss,
         }
         if reindex_during_load:
             target = next(articles.glob("kb/*.md"))
@@ -232,16 +276,24 @@ def serve_figures(articles: Path, index: Path, reindex_during_load: bool) -> dic
             w2 = wrk(base, 25, queries)
             ok2, failed2 = (int(w2["requests"]), int(w2["failed"])) if w2 else load(base, 25, queries)[1:]
             t.join()
-            figures.update(reindex_during_load_ok=ok2, reindex_during_load_failed=failed2,
-                           reindex_during_load_s=result.get("seconds"))
+            figures.update(
+                reindex_during_load_ok=ok2,
+                reindex_during_load_failed=failed2,
+                reindex_during_load_s=result.get("seconds"),
+            )
         return figures
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
 
 
-BUILD_KEYS = ("standin_build_s", "full_build_s", "build_chunks_per_s", "raw_encode_chunks_per_s",
-              "build_over_raw_encode")
+BUILD_KEYS = (
+    "standin_build_s",
+    "full_build_s",
+    "build_chunks_per_s",
+    "raw_encode_chunks_per_s",
+    "build_over_raw_encode",
+)
 
 
 def build_figures(articles: Path, index: Path, standin: bool) -> dict[str, float]:
@@ -256,16 +308,21 @@ def build_figures(articles: Path, index: Path, standin: bool) -> dict[str, float
 
     chunks = store.read_manifest(store.current_path(index))["counts"]["chunks"]
     rate = raw_encode_rate(index)
-    return {"full_build_s": seconds, "build_chunks_per_s": chunks / seconds, "raw_encode_chunks_per_s": rate,
-            "build_over_raw_encode": seconds / (chunks / rate)}
+    return {
+        "full_build_s": seconds,
+        "build_chunks_per_s": chunks / seconds,
+        "raw_encode_chunks_per_s": rate,
+        "build_over_raw_encode": seconds / (chunks / rate),
+    }
 
 
 def bench_size(n: int, standin: bool) -> dict[str, object]:
     articles = generate(n)
     index = OUT / f"index-{n}"
     fig: dict[str, object] = {"articles": n, "standin_encoder": standin}
-    earlier = json.loads((OUT / "bench.json").read_text())["sizes"].get(str(n)) if (OUT / "bench.json").exists() \
-        else None
+    earlier = (
+        json.loads((OUT / "bench.json").read_text())["sizes"].get(str(n)) if (OUT / "bench.json").exists() else None
+    )
     if os.environ.get("BENCH_REUSE") and earlier and (index / "CURRENT").exists():
         fig.update({k: v for k, v in earlier.items() if k in BUILD_KEYS})  # re-measure the rest only
     else:
@@ -297,8 +354,11 @@ def main() -> None:
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",") if s]
     standin = {int(s) for s in os.environ.get("BENCH_STANDIN_SIZES", "100000").split(",") if s}
     memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
-    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, {memory} GiB",
-                                  "cold": cold_search(), "sizes": {}}
+    results: dict[str, object] = {
+        "machine": f"{os.cpu_count()} cores, {os.uname().machine}, {memory} GiB",
+        "cold": cold_search(),
+        "sizes": {},
+    }
     print(json.dumps(results["cold"]), flush=True)
     if (OUT / "bench.json").exists():  # keep figures of sizes not run this time
         results["sizes"] = json.loads((OUT / "bench.json").read_text()).get("sizes", {})

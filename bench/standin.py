@@ -55,7 +55,7 @@ class StandInEncoder:
         """Mean of the model's input token embeddings over each text's tokens."""
         out = np.empty((len(texts), DIM), dtype=np.float32)
         for start in range(0, len(texts), 4096):
-            for j, enc in enumerate(self.tokenizer.encode_batch(texts[start:start + 4096])):
+            for j, enc in enumerate(self.tokenizer.encode_batch(texts[start : start + 4096])):
                 ids = np.array(enc.ids, dtype=np.int64)[np.array(enc.attention_mask, dtype=bool)]
                 out[start + j] = self.tokens[ids].mean(axis=0)
         return out
@@ -116,8 +116,10 @@ def validate(index_dir: Path) -> None:
     idx = KnowledgeBase(Settings(index=index_dir)).index()
     queries = idx.encoder.encode([normalize_query(q).dense for q in short_queries(300)])
     sample = rng.choice(len(real), min(2000, len(real)), replace=False)
-    print(f"{index_dir}: {len(real):,} chunks; stand-in fitted on {fit['fit_chunks']} chunks, "
-          f"held-out cosine to the real vectors {fit['held_out_cosine']:.3f}")
+    print(
+        f"{index_dir}: {len(real):,} chunks; stand-in fitted on {fit['fit_chunks']} chunks, "
+        f"held-out cosine to the real vectors {fit['held_out_cosine']:.3f}"
+    )
     for name, vectors in (("real", real), ("stand-in", stand), ("random", rand)):
         faiss.omp_set_num_threads(2)
         index = dense_index("hnsw")
@@ -135,8 +137,11 @@ def validate(index_dir: Path) -> None:
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx, strict=True)])
         sims = vectors[sample] @ vectors[sample].T
         pairwise = sims[np.triu_indices(len(sample), 1)].mean()
-        print(f"  {name:8s}  HNSW search (k 256) p50 {statistics.median(times):.3f} ms, recall@10 {recall:.3f}, "
-              f"mean pairwise cosine {pairwise:.3f}", flush=True)
+        print(
+            f"  {name:8s}  HNSW search (k 256) p50 {statistics.median(times):.3f} ms, recall@10 {recall:.3f}, "
+            f"mean pairwise cosine {pairwise:.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,15 +54,30 @@ def features(suite: str) -> list[tuple[list[Features], set[str]]]:
         idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
         arts = np.array([c.article for c in cands], dtype=np.int64)
         has = idx.lexical.presence(idents, arts).mean(axis=0) if idents else np.zeros(len(cands))
-        rows.append(([(idx.ids[c.article], c.dense, c.lexical_rel, c.coverage, bool(c.signature),
-                       idx.phrases.overlap(qhash, c.article), float(h)) for c, h in zip(cands, has, strict=True)],
-                     set(q.relevant)))
+        rows.append(
+            (
+                [
+                    (
+                        idx.ids[c.article],
+                        c.dense,
+                        c.lexical_rel,
+                        c.coverage,
+                        bool(c.signature),
+                        idx.phrases.overlap(qhash, c.article),
+                        float(h),
+                    )
+                    for c, h in zip(cands, has, strict=True)
+                ],
+                set(q.relevant),
+            )
+        )
     cache.write_bytes(pickle.dumps(rows))
     return rows
 
 
-def measure(rows: list[tuple[list[Features], set[str]]], wd: float, wl: float, wp: float,
-            wi: float) -> tuple[float, float]:
+def measure(
+    rows: list[tuple[list[Features], set[str]]], wd: float, wl: float, wp: float, wi: float
+) -> tuple[float, float]:
     """MRR@10 and R@1 of the fusion with these weights (the rest as in kb/fusion.py)."""
     span = fusion.DENSE_CEIL - fusion.DENSE_FLOOR
     total = r1 = 0.0
@@ -70,7 +85,7 @@ def measure(rows: list[tuple[list[Features], set[str]]], wd: float, wl: float, w
         base = [wd * min(1.0, max(0.0, (f[1] - fusion.DENSE_FLOOR) / span)) + wl * f[2] * f[3] for f in feats]
         order = sorted(range(len(feats)), key=lambda i: -base[i])
         scored = []
-        for rank, i in enumerate(order[:fusion.RERANK + 20]):
+        for rank, i in enumerate(order[: fusion.RERANK + 20]):
             f = feats[i]
             s = (base[i] + (wp * f[5] + wi * f[6] if rank < fusion.RERANK else 0.0)) / (wd + wl + wp + wi)
             if f[4]:

@@ -110,8 +110,7 @@ class Article:
         """When the article last changed, and which field says so: `updated`, else `committed`
         (the date of the file's last git commit), else `created`. The index, the pages and
         `kb check --stale` all date an article this way."""
-        for source, value in (("updated", self.meta_text("updated")), ("commit", committed),
-                              ("created", self.created)):
+        for source, value in (("updated", self.meta_text("updated")), ("commit", committed), ("created", self.created)):
             if value:
                 return value, source
         return None, None
@@ -155,7 +154,7 @@ def section_text(body: str, names: tuple[str, ...], limit: int = 600) -> str | N
     """The first paragraph of the first `##` section whose heading is one of `names`."""
     for match in re.finditer(r"^#{2,3}\s+(.+?)\s*$", body, re.M):
         if match.group(1).strip().lower().rstrip(":") in names:
-            rest = body[match.end():]
+            rest = body[match.end() :]
             nxt = re.search(r"^#{1,3}\s", rest, re.M)
             text = rest[: nxt.start()] if nxt else rest
             paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
@@ -188,8 +187,10 @@ def decode(raw: bytes, path: Path | str) -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ArticleError(
-            path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8",
-            line=line, code="encoding",
+            path,
+            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8",
+            line=line,
+            code="encoding",
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -209,8 +210,9 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
             line, problem = tabs[-1], "tab character in YAML (indent with spaces)"
         raise ArticleError(where, f"invalid YAML frontmatter: {problem}", line=line, code="yaml") from None
     except _NotMapping:
-        raise ArticleError(where, "invalid YAML frontmatter: it is not `key: value` lines", line=2,
-                           code="yaml") from None
+        raise ArticleError(
+            where, "invalid YAML frontmatter: it is not `key: value` lines", line=2, code="yaml"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None
     except ValueError as e:  # PyYAML builds dates itself: `created: 2025-13-45` raises here
@@ -226,8 +228,7 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
     if kind not in TYPES:
         kind = FOLDER_TYPES.get(p.parts[0] if len(p.parts) > 1 else "", "kb")
     art_id = _as_text(meta["id"]) if meta.get("id") else p.with_suffix("").as_posix()
-    return Article(id=art_id, path=p.as_posix(), title=title, type=kind, body=body, meta=meta,
-                   body_line=body_line)
+    return Article(id=art_id, path=p.as_posix(), title=title, type=kind, body=body, meta=meta, body_line=body_line)
 
 
 def parse_file(path: Path, root: Path) -> Article:
@@ -247,8 +248,9 @@ def is_article_path(folders: tuple[str, ...], name: str) -> bool:
     """Whether a Markdown file (its folders under the articles root, and its name) is an
     article: files in folders named `.x` or `_x` (`.templates/`, `_drafts/`), READMEs and
     hidden files are not."""
-    return not (any(part.startswith((".", "_")) for part in folders)
-                or name.lower() in SKIP_NAMES or name.startswith("."))
+    return not (
+        any(part.startswith((".", "_")) for part in folders) or name.lower() in SKIP_NAMES or name.startswith(".")
+    )
 
 
 def article_paths(root: Path) -> Iterator[Path]:

@@ -21,8 +21,7 @@ from kb.articles import MAX_ARTICLE_BYTES, Article, article_paths, decode, is_ar
 from kb.errors import ArticleError, KBError
 
 LARGE_BYTES = 1024 * 1024
-_PARSE_CODES = {"io": "E101", "encoding": "E102", "empty": "E103", "too_large": "E104", "yaml": "E106",
-                "toml": "E107"}
+_PARSE_CODES = {"io": "E101", "encoding": "E102", "empty": "E103", "too_large": "E104", "yaml": "E106", "toml": "E107"}
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -112,9 +111,9 @@ def _locate(f: ArticleFile) -> None:
     if end is None:
         return
     f.frontmatter, f.body_start = True, end + 1
-    block = "\n".join(lines[first + 1:end])
+    block = "\n".join(lines[first + 1 : end])
     if marker.startswith("+"):
-        for i, ln in enumerate(lines[first + 1:end], first + 2):
+        for i, ln in enumerate(lines[first + 1 : end], first + 2):
             if m := re.match(r"^([\w-]+)\s*=", ln):
                 f.key_lines.setdefault(m.group(1), i)
         return
@@ -148,11 +147,20 @@ def check_file(f: ArticleFile) -> list[Problem]:
     assert f.article is not None
     out = []
     if f.size > LARGE_BYTES:
-        out.append(f.problem(1, "W105", f"file is {f.size / 2**20:.1f} MiB: keep the relevant excerpt of long "
-                                        "logs; near-duplicate checks read only its start"))
+        out.append(
+            f.problem(
+                1,
+                "W105",
+                f"file is {f.size / 2**20:.1f} MiB: keep the relevant excerpt of long "
+                "logs; near-duplicate checks read only its start",
+            )
+        )
     if not f.frontmatter and not f.article.meta:
-        out.append(f.problem(1, "E109", "no frontmatter: start the file with a `---` block holding at least "
-                                        "`title` and `type`"))
+        out.append(
+            f.problem(
+                1, "E109", "no frontmatter: start the file with a `---` block holding at least `title` and `type`"
+            )
+        )
     else:
         folder = f.rel.split("/")[0] if "/" in f.rel else ""
         for issue in schema.validate(f.article.meta, folder):
@@ -186,12 +194,17 @@ def _body_problems(f: ArticleFile, strict: bool) -> list[Problem]:
     offset = f.body_start + 1  # visible index -> file line
     out: list[Problem] = []
     if not _COMMENT.sub("", "\n".join(visible)).strip():
-        return [f.problem(offset, f"{level}303", "no body: the article is frontmatter only - describe the "
-                                                 "problem and how it was fixed")]
+        return [
+            f.problem(
+                offset,
+                f"{level}303",
+                "no body: the article is frontmatter only - describe the problem and how it was fixed",
+            )
+        ]
     empty_spans = []
     for n, (at, lv, heading) in enumerate(heads):
-        end = next((a for a, lv2, _ in heads[n + 1:] if lv2 <= lv), len(visible))
-        if _is_empty("\n".join(visible[at + 1:end])):
+        end = next((a for a, lv2, _ in heads[n + 1 :] if lv2 <= lv), len(visible))
+        if _is_empty("\n".join(visible[at + 1 : end])):
             empty_spans.append((at, end))
             out.append(f.problem(at + offset, f"{level}301", f"empty section `{heading}`: write it or delete it"))
     body = "\n".join(visible)
@@ -200,8 +213,9 @@ def _body_problems(f: ArticleFile, strict: bool) -> list[Problem]:
         if not any(a < at < b for a, b in empty_spans):
             hint = " ".join(m.group(1).split())
             hint = hint if len(hint) <= 60 else hint[:59].rstrip() + "…"
-            out.append(f.problem(at + offset, f"{level}302", f"template guidance left in (\"{hint}\"): "
-                                                             "delete the comment"))
+            out.append(
+                f.problem(at + offset, f"{level}302", f'template guidance left in ("{hint}"): delete the comment')
+            )
     return out
 
 
@@ -223,8 +237,9 @@ def kb_problems(targets: list[ArticleFile], everything: list[ArticleFile]) -> li
             continue
         others = [o.shown for o in by_id.get(f.article.id, []) if o.path.resolve() != f.path.resolve()]
         if others:
-            out.append(f.problem(f.line_of("id"), "E206", f"duplicate id `{f.article.id}`: also used by "
-                                                          f"{', '.join(others)}"))
+            out.append(
+                f.problem(f.line_of("id"), "E206", f"duplicate id `{f.article.id}`: also used by {', '.join(others)}")
+            )
         for key in schema.REFERENCE_KEYS:
             value = f.article.meta.get(key)
             values = value if isinstance(value, list) else [] if value is None else [value]
@@ -265,8 +280,15 @@ def _targets(root: Path, paths: Sequence[Path], everything: list[ArticleFile]) -
     return list(out.values())
 
 
-def check_paths(root: Path, paths: Sequence[Path] | None = None, index_dir: Path | None = None, *,
-                model: str | None = None, similar: bool = True, cache: Path | None = None) -> list[Problem]:
+def check_paths(
+    root: Path,
+    paths: Sequence[Path] | None = None,
+    index_dir: Path | None = None,
+    *,
+    model: str | None = None,
+    similar: bool = True,
+    cache: Path | None = None,
+) -> list[Problem]:
     """Check the articles under `root`, or only `paths` (against the whole KB), sorted by place."""
     if not root.is_dir() and not paths:
         raise KBError(f"articles folder {root} not found - set --articles or KB_ARTICLES")
@@ -306,6 +328,12 @@ def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:
         if age >= days:
             key = source if source in schema.DATE_KEYS else None
             owner = f.article.owner or "none (set `owner`)"
-            out.append(f.problem(f.line_of(key), "W501", f"not updated for {age} days (since {when}, from "
-                                                         f"{f'`{key}`' if key else 'last commit'}); owner: {owner}"))
+            out.append(
+                f.problem(
+                    f.line_of(key),
+                    "W501",
+                    f"not updated for {age} days (since {when}, from "
+                    f"{f'`{key}`' if key else 'last commit'}); owner: {owner}",
+                )
+            )
     return sorted(out, key=lambda p: (p.path, p.line))

@@ -40,8 +40,7 @@ def _sections(body: str) -> list[tuple[list[str], int, int]]:
         else:
             fenced.append((start, m.end()))
         inside = not inside
-    heads = [m for m in _HEADING.finditer(body)
-             if not any(a <= m.start() < b for a, b in fenced)]
+    heads = [m for m in _HEADING.finditer(body) if not any(a <= m.start() < b for a, b in fenced)]
     out: list[tuple[list[str], int, int]] = []
     path: list[tuple[int, str]] = []
     pos = 0
@@ -82,7 +81,7 @@ def chunk_article(article: Article, offsets: TokenOffsets) -> list[Chunk]:
             continue
         step = WINDOW_TOKENS - OVERLAP_TOKENS
         for i in range(0, len(toks), step):
-            window = toks[i:i + WINDOW_TOKENS]
+            window = toks[i : i + WINDOW_TOKENS]
             a, b = window[0][0], window[-1][1]
             chunks.append(Chunk(article.id, heading, prefix + text[a:b], base + a, base + b))
             if i + WINDOW_TOKENS >= len(toks):

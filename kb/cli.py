@@ -36,10 +36,19 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 @click.group(cls=KBGroup)
-@click.option("--articles", type=click.Path(file_okay=False), default=None,
-              help="Articles folder [env KB_ARTICLES; default ./articles].")
-@click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
-              help="Index folder [env KB_INDEX; default ./index].")
+@click.option(
+    "--articles",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Articles folder [env KB_ARTICLES; default ./articles].",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Index folder [env KB_INDEX; default ./index].",
+)
 @click.version_option(package_name="kb")
 @click.pass_context
 def cli(ctx: click.Context, articles: str | None, index_dir: str | None) -> None:
@@ -49,10 +58,12 @@ def cli(ctx: click.Context, articles: str | None, index_dir: str | None) -> None
 
 def shared_options(f: Any) -> Any:
     """--articles/--index accepted after the sub-command too (`kb index --articles x`)."""
-    f = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
-                     help="Index folder [env KB_INDEX].")(f)
-    return click.option("--articles", type=click.Path(file_okay=False), default=None,
-                        help="Articles folder [env KB_ARTICLES].")(f)
+    f = click.option(
+        "--index", "index_dir", type=click.Path(file_okay=False), default=None, help="Index folder [env KB_INDEX]."
+    )(f)
+    return click.option(
+        "--articles", type=click.Path(file_okay=False), default=None, help="Articles folder [env KB_ARTICLES]."
+    )(f)
 
 
 def _with(ctx: click.Context, articles: str | None, index_dir: str | None) -> Settings:
@@ -70,13 +81,24 @@ def _with(ctx: click.Context, articles: str | None, index_dir: str | None) -> Se
 @cli.command("index")
 @shared_options
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only what changed.")
-@click.option("--wait", type=float, default=0.0, show_default=True,
-              help="Seconds to wait for another running `kb index` before giving up.")
-@click.option("--faiss", "faiss_kind", type=click.Choice(["auto", "flat", "hnsw"]), default=None,
-              help="Dense index: exact flat, approximate HNSW, or auto by size [env KB_FAISS; default auto].")
+@click.option(
+    "--wait",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another running `kb index` before giving up.",
+)
+@click.option(
+    "--faiss",
+    "faiss_kind",
+    type=click.Choice(["auto", "flat", "hnsw"]),
+    default=None,
+    help="Dense index: exact flat, approximate HNSW, or auto by size [env KB_FAISS; default auto].",
+)
 @click.pass_context
-def index_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, full: bool,
-              wait: float, faiss_kind: str | None) -> None:
+def index_cmd(
+    ctx: click.Context, articles: str | None, index_dir: str | None, full: bool, wait: float, faiss_kind: str | None
+) -> None:
     """Build or update the index from the articles folder.
 
     Example: kb index --articles ./articles
@@ -88,8 +110,7 @@ def index_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, f
         from dataclasses import replace
 
         settings = replace(settings, faiss=faiss_kind)
-    result = build(settings, full=full, wait=wait,
-                   log=lambda m: click.echo(m, err=True))
+    result = build(settings, full=full, wait=wait, log=lambda m: click.echo(m, err=True))
     s = result.stats
     click.echo(
         f"indexed {s.changed:,} changed, {s.deleted:,} deleted, {s.unchanged:,} unchanged "
@@ -109,10 +130,19 @@ def index_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, f
 @click.option("--all", "include_hidden", is_flag=True, help="Include draft and deprecated articles.")
 @click.option("--explain", is_flag=True, help="Show the normalized query and why each result matched.")
 @click.pass_context
-def search_cmd(ctx: click.Context, articles: str | None, index_dir: str | None,
-               query: tuple[str, ...], k: int, as_json: bool, types: tuple[str, ...],
-               services: tuple[str, ...], tags: tuple[str, ...], include_hidden: bool,
-               explain: bool) -> None:
+def search_cmd(
+    ctx: click.Context,
+    articles: str | None,
+    index_dir: str | None,
+    query: tuple[str, ...],
+    k: int,
+    as_json: bool,
+    types: tuple[str, ...],
+    services: tuple[str, ...],
+    tags: tuple[str, ...],
+    include_hidden: bool,
+    explain: bool,
+) -> None:
     """Search for articles like QUERY; `-` reads the query from stdin.
 
     Example: kubectl logs orders-api-7d9f | kb search -
@@ -123,8 +153,7 @@ def search_cmd(ctx: click.Context, articles: str | None, index_dir: str | None,
 
     text = sys.stdin.read() if query == ("-",) else " ".join(query)
     kb = KnowledgeBase(_with(ctx, articles, index_dir))
-    filters = Filters(type=list(types), services=list(services), tags=list(tags),
-                      include_hidden=include_hidden)
+    filters = Filters(type=list(types), services=list(services), tags=list(tags), include_hidden=include_hidden)
     response = kb.search(text, k=k, filters=filters, explain=explain)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
@@ -138,11 +167,13 @@ def search_cmd(ctx: click.Context, articles: str | None, index_dir: str | None,
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 # Searches are CPU-bound and share one GIL: one thread per core plus one (to cover a request
 # waiting on I/O) served 172-188 req/s on 2 cores where 8 threads served 125-141 (bench/README.md).
-@click.option("--threads", default=lambda: (os.cpu_count() or 1) + 1, show_default="cores + 1", type=int,
-              help="Worker threads.")
+@click.option(
+    "--threads", default=lambda: (os.cpu_count() or 1) + 1, show_default="cores + 1", type=int, help="Worker threads."
+)
 @click.pass_context
-def serve_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, host: str, port: int,
-              threads: int) -> None:
+def serve_cmd(
+    ctx: click.Context, articles: str | None, index_dir: str | None, host: str, port: int, threads: int
+) -> None:
     """Serve the site and the JSON API with waitress (a production WSGI server).
 
     Example: kb serve --port 8000
@@ -163,13 +194,23 @@ def serve_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, h
 @cli.command("eval")
 @shared_options
 @click.argument("queries", type=click.Path(exists=True, dir_okay=False))
-@click.option("--channels/--no-channels", default=True, show_default=True,
-              help="Also score the lexical-only and dense-only rankings of the same index.")
-@click.option("--json", "as_json", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figures as JSON to this file ('-' for stdout).")
+@click.option(
+    "--channels/--no-channels",
+    default=True,
+    show_default=True,
+    help="Also score the lexical-only and dense-only rankings of the same index.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the figures as JSON to this file ('-' for stdout).",
+)
 @click.pass_context
-def eval_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, queries: str,
-             channels: bool, as_json: str | None) -> None:
+def eval_cmd(
+    ctx: click.Context, articles: str | None, index_dir: str | None, queries: str, channels: bool, as_json: str | None
+) -> None:
     """Measure retrieval on QUERIES.jsonl: Recall@1/5/10, MRR@10, nDCG@10 per variant.
 
     With --articles and no --index, the articles are indexed into a cache folder first.

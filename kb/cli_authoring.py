@@ -18,11 +18,24 @@ from kb.cli import _with, shared_options
 @click.argument("title")
 @click.option("--service", "services", multiple=True, help="A service it is about (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
-@click.option("--from-query", "query", metavar="TEXT|-", default=None,
-              help="A pasted error ('-' reads stdin): pre-fills the error section and a signature.")
+@click.option(
+    "--from-query",
+    "query",
+    metavar="TEXT|-",
+    default=None,
+    help="A pasted error ('-' reads stdin): pre-fills the error section and a signature.",
+)
 @click.pass_context
-def new_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, kind: str, title: str,
-            services: tuple[str, ...], tags: tuple[str, ...], query: str | None) -> None:
+def new_cmd(
+    ctx: click.Context,
+    articles: str | None,
+    index_dir: str | None,
+    kind: str,
+    title: str,
+    services: tuple[str, ...],
+    tags: tuple[str, ...],
+    query: str | None,
+) -> None:
     """Write a new TYPE article titled TITLE from its template and print its path.
 
     The file is articles/<type folder>/<today>-<slug>.md; an existing file is never overwritten.
@@ -41,15 +54,38 @@ def new_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, kin
 @click.command("check")
 @shared_options
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: `path:line: code message` lines; json: one object for tools.")
-@click.option("--similar/--no-similar", default=True, show_default=True,
-              help="Warn about near-duplicate articles (uses the index's vectors, else the model).")
-@click.option("--stale", "stale_days", type=click.IntRange(min=0), metavar="DAYS", default=None,
-              help="Instead of checking, list published articles not updated in DAYS days, with owners.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: `path:line: code message` lines; json: one object for tools.",
+)
+@click.option(
+    "--similar/--no-similar",
+    default=True,
+    show_default=True,
+    help="Warn about near-duplicate articles (uses the index's vectors, else the model).",
+)
+@click.option(
+    "--stale",
+    "stale_days",
+    type=click.IntRange(min=0),
+    metavar="DAYS",
+    default=None,
+    help="Instead of checking, list published articles not updated in DAYS days, with owners.",
+)
 @click.pass_context
-def check_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, paths: tuple[Path, ...],
-              fmt: str, similar: bool, stale_days: int | None) -> None:
+def check_cmd(
+    ctx: click.Context,
+    articles: str | None,
+    index_dir: str | None,
+    paths: tuple[Path, ...],
+    fmt: str,
+    similar: bool,
+    stale_days: int | None,
+) -> None:
     """Validate articles (all, or only PATHs against the whole KB); exit 1 on errors.
 
     Prints one `path:line: code message` line per problem; codes starting with E are errors,
@@ -63,13 +99,24 @@ def check_cmd(ctx: click.Context, articles: str | None, index_dir: str | None, p
     if stale_days is not None:
         problems = stale(settings.articles, stale_days)
     else:
-        problems = check_paths(settings.articles, list(paths) or None, settings.index,
-                               model=settings.model, similar=similar, cache=settings.cache)
+        problems = check_paths(
+            settings.articles,
+            list(paths) or None,
+            settings.index,
+            model=settings.model,
+            similar=similar,
+            cache=settings.cache,
+        )
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if fmt == "json":
-        click.echo(json.dumps({"problems": [p.to_dict() for p in problems], "errors": errors,
-                               "warnings": warnings}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {"problems": [p.to_dict() for p in problems], "errors": errors, "warnings": warnings},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for p in problems:
             click.echo(str(p))

@@ -42,8 +42,9 @@ class Settings:
             reload_interval=float(env.get("KB_RELOAD_INTERVAL", "2.0")),
             rate_limit=int(env.get("KB_RATE_LIMIT", "0") or 0),
             faiss=env.get("KB_FAISS", "auto") or "auto",
-            cache=Path(env["KB_CACHE"]) if env.get("KB_CACHE") else
-            Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb",
+            cache=Path(env["KB_CACHE"])
+            if env.get("KB_CACHE")
+            else Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb",
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

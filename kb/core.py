@@ -87,8 +87,12 @@ class KnowledgeBase:
             log.error("refused index generation %s, still serving %s: %s", name, self._index.generation, e)
         else:
             self._index, self.last_reload_error = idx, None
-            log.info("serving index generation %s (%d articles, loaded in %.1f s)", idx.generation,
-                     idx.article_count, time.monotonic() - started)
+            log.info(
+                "serving index generation %s (%d articles, loaded in %.1f s)",
+                idx.generation,
+                idx.article_count,
+                time.monotonic() - started,
+            )
         finally:
             self._pending = _NOTHING
 

@@ -15,9 +15,14 @@ if TYPE_CHECKING:
 NEAR_DUPLICATE = 0.95  # whole-article cosine similarity; how it was chosen: README, "Near-duplicates"
 
 
-def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_dir: Path | None,
-                    model: str | None = None, threshold: float = NEAR_DUPLICATE,
-                    cache: Path | None = None) -> list[Problem]:
+def near_duplicates(
+    targets: list[ArticleFile],
+    pool: list[ArticleFile],
+    index_dir: Path | None,
+    model: str | None = None,
+    threshold: float = NEAR_DUPLICATE,
+    cache: Path | None = None,
+) -> list[Problem]:
     """W401 for each target whose whole-article embedding is within `threshold` of another article.
 
     A pair of two targets is reported once, on the later one (by `created`, then path).
@@ -33,16 +38,16 @@ def near_duplicates(targets: list[ArticleFile], pool: list[ArticleFile], index_d
     order = {id(f): (str(f.article.meta.get("created") or ""), f.shown) for f in files if f.article}
     out = []
     for start in range(0, len(rows), 256):
-        block = rows[start:start + 256]
+        block = rows[start : start + 256]
         sims = vectors[block] @ vectors.T
         for r, i in enumerate(block):
             for j in np.flatnonzero(sims[r] >= threshold):
                 a, b = files[i], files[j]
-                if i == j or _superseded(a.article, b.article) or (
-                        id(b) in wanted and order[id(a)] < order[id(b)]):
+                if i == j or _superseded(a.article, b.article) or (id(b) in wanted and order[id(a)] < order[id(b)]):
                     continue
-                out.append(a.problem(a.line_of("title"), "W401", f"near-duplicate of {b.shown} "
-                                                                 f"(similarity {sims[r, j]:.3f})"))
+                out.append(
+                    a.problem(a.line_of("title"), "W401", f"near-duplicate of {b.shown} (similarity {sims[r, j]:.3f})")
+                )
     return out
 
 
@@ -53,8 +58,9 @@ def _superseded(a: Any, b: Any) -> bool:
 EMBED_CHARS = 50_000  # of a body, for articles the index does not hold; bounds a 5 MB article
 
 
-def article_vectors(articles: list[Article], index_dir: Path | None, model: str | None = None,
-                    cache: Path | None = None) -> Any:
+def article_vectors(
+    articles: list[Article], index_dir: Path | None, model: str | None = None, cache: Path | None = None
+) -> Any:
     """One normalized vector per article: the mean of its chunk vectors.
 
     Articles the index holds unchanged (same article hash) reuse its vectors; the others are
@@ -71,20 +77,21 @@ def article_vectors(articles: list[Article], index_dir: Path | None, model: str 
     todo = list(range(len(articles)))
     if index is not None:
         stored = {r[0]: (r[1], r[2]) for r in index.conn.execute("SELECT id, idx, hash FROM articles")}
-        reuse = {i: stored[a.id][0] for i, a in enumerate(articles)
-                 if a.id in stored and stored[a.id][1] == article_hash(a)}
+        reuse = {
+            i: stored[a.id][0] for i, a in enumerate(articles) if a.id in stored and stored[a.id][1] == article_hash(a)
+        }
         todo = [i for i in todo if i not in reuse]
         # Chunks are stored by article: article k's chunks are bounds[k]:bounds[k + 1].
         bounds = np.searchsorted(index.chunk_article, np.arange(len(index.ids) + 1))
         items = list(reuse.items())
         for start in range(0, len(items), 512):  # bounded memory on a large index
-            part = items[start:start + 512]
+            part = items[start : start + 512]
             ids = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for _, k in part]).astype(np.int64)
             chunk_vecs = index.chunk_vectors(ids)
             pos = 0
             for i, k in part:
                 n = bounds[k + 1] - bounds[k]
-                out[i] = chunk_vecs[pos:pos + n].mean(axis=0)
+                out[i] = chunk_vecs[pos : pos + n].mean(axis=0)
                 pos += n
     if todo:
         out[todo] = _embed([articles[i] for i in todo], index, model, cache)
@@ -123,8 +130,11 @@ def _embed(articles: list[Article], index: Any, model: str | None, cache: Path |
         offsets = tokenizer_offsets(path / "tokenizer.json")
         onnx = cache / f"{export_name(identity)}.onnx" if cache is not None else None
         # The export `kb index` keeps of these very weights spares importing torch (~5 s).
-        encoder = OnnxEncoder(onnx, path / "tokenizer.json", threads=os.cpu_count()) \
-            if onnx is not None and onnx.is_file() else TorchEncoder(path)
+        encoder = (
+            OnnxEncoder(onnx, path / "tokenizer.json", threads=os.cpu_count())
+            if onnx is not None and onnx.is_file()
+            else TorchEncoder(path)
+        )
     texts: list[str] = []
     owners: list[int] = []
     for i, art in enumerate(articles):

@@ -111,8 +111,9 @@ class TorchEncoder:
             return np.zeros((0, DIM), dtype=np.float32)
         if progress is None:
             progress = sys.stderr.isatty()
-        out = self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
-                                convert_to_numpy=True, normalize_embeddings=True)
+        out = self.model.encode(
+            texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True
+        )
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -134,8 +135,9 @@ def export_onnx(path: Path, out: Path) -> None:
             self.m = m
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     ids = torch.ones((2, 16), dtype=torch.long)
     tmp = out.with_suffix(".tmp")
@@ -143,12 +145,14 @@ def export_onnx(path: Path, out: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter about constant shapes: pooling is in numpy
         torch.onnx.export(
-            Wrapper(model), (ids, ids, torch.zeros_like(ids)), str(tmp),
+            Wrapper(model),
+            (ids, ids, torch.zeros_like(ids)),
+            str(tmp),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                          "last_hidden_state": axes},
-            opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
         )
     os.replace(tmp, out)
 
@@ -167,8 +171,11 @@ def shared_weights(onnx_path: Path) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"cannot load the ONNX model {onnx_path}: {e}") from e
     tables = {n.input[0] for n in model.graph.node if n.op_type == "Gather"}
-    return {t.name: ort.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(t))
-            for t in model.graph.initializer if t.name in tables}
+    return {
+        t.name: ort.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(t))
+        for t in model.graph.initializer
+        if t.name in tables
+    }
 
 
 class OnnxEncoder:
@@ -176,8 +183,14 @@ class OnnxEncoder:
     beside others (a server runs several at once), more for a query alone and for `kb index`.
     `weights` (from shared_weights) lets sessions share one copy of the weights."""
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None,
-                 weights: dict[str, Any] | None = None, spinning: bool = True) -> None:
+    def __init__(
+        self,
+        onnx_path: Path,
+        tokenizer_path: Path,
+        threads: int | None = None,
+        weights: dict[str, Any] | None = None,
+        spinning: bool = True,
+    ) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -207,16 +220,17 @@ class OnnxEncoder:
 
             bar = tqdm(total=len(texts), unit="chunk", desc="embedding", leave=False)
         for block in range(0, len(texts), SORT_BLOCK):
-            encs = self.tokenizer.encode_batch(texts[block:block + SORT_BLOCK])
+            encs = self.tokenizer.encode_batch(texts[block : block + SORT_BLOCK])
             lengths = np.array([sum(e.attention_mask) for e in encs])
             order = np.argsort(lengths, kind="stable")
             for start in range(0, len(order), batch_size):
-                sel = order[start:start + batch_size]
+                sel = order[start : start + batch_size]
                 width = int(lengths[sel].max())
                 ids = np.array([encs[i].ids[:width] for i in sel], dtype=np.int64)
                 mask = np.array([encs[i].attention_mask[:width] for i in sel], dtype=np.int64)
-                (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                                    "token_type_ids": np.zeros_like(ids)})
+                (hidden,) = self.session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                )
                 m = mask[:, :, None].astype(np.float32)
                 pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
                 out[block + sel] = _normalize(pooled)

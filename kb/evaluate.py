@@ -65,8 +65,14 @@ class Scores:
 
     def table(self) -> dict[str, float]:
         n = max(self.n, 1)
-        return {"n": self.n, "R@1": self.r1 / n, "R@5": self.r5 / n, "R@10": self.r10 / n,
-                "MRR@10": self.mrr / n, "nDCG@10": self.ndcg / n}
+        return {
+            "n": self.n,
+            "R@1": self.r1 / n,
+            "R@5": self.r5 / n,
+            "R@10": self.r10 / n,
+            "MRR@10": self.mrr / n,
+            "nDCG@10": self.ndcg / n,
+        }
 
 
 @dataclass
@@ -119,8 +125,10 @@ def format_table(result: dict[str, Any]) -> str:
     for variant in result[channels[0]]:
         for c in channels:
             m = result[c][variant]
-            lines.append(f"{variant:<24} {c:<8} {m['n']:>5} {m['R@1']:>6.3f} {m['R@5']:>6.3f} {m['R@10']:>6.3f} "
-                         f"{m['MRR@10']:>7.3f} {m['nDCG@10']:>8.3f}")
+            lines.append(
+                f"{variant:<24} {c:<8} {m['n']:>5} {m['R@1']:>6.3f} {m['R@5']:>6.3f} {m['R@10']:>6.3f} "
+                f"{m['MRR@10']:>7.3f} {m['nDCG@10']:>8.3f}"
+            )
     if "calibration" in result:
         cal = result["calibration"]
         lines.append("confidence at rank 1: " + ", ".join(f"{k}={v:.3f}" for k, v in cal.items() if k != "points"))

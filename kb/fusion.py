@@ -42,10 +42,16 @@ class Candidate:
     score: float = 0.0
 
     def explain(self) -> dict[str, Any]:
-        return {"dense": round(self.dense, 4), "bm25": round(self.lexical, 3),
-                "bm25_relative": round(self.lexical_rel, 3), "term_coverage": round(self.coverage, 3),
-                "phrase": round(self.phrase, 3), "identifiers": round(self.ident, 3),
-                "signature": self.signature, "score": round(self.score, 4)}
+        return {
+            "dense": round(self.dense, 4),
+            "bm25": round(self.lexical, 3),
+            "bm25_relative": round(self.lexical_rel, 3),
+            "term_coverage": round(self.coverage, 3),
+            "phrase": round(self.phrase, 3),
+            "identifiers": round(self.ident, 3),
+            "signature": self.signature,
+            "score": round(self.score, 4),
+        }
 
 
 def base_scores(dense: np.ndarray, lexical_rel: np.ndarray, coverage: np.ndarray) -> np.ndarray:

@@ -9,8 +9,14 @@ from pathlib import Path
 def _git(folder: Path, *args: str, timeout: float) -> str | None:
     """stdout of `git -C folder args...`; None outside git, when git is missing or fails."""
     try:
-        out = subprocess.run(["git", "-c", "core.quotepath=off", "-C", str(folder), *args], capture_output=True,
-                             text=True, encoding="utf-8", errors="replace", timeout=timeout)
+        out = subprocess.run(
+            ["git", "-c", "core.quotepath=off", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None
@@ -26,8 +32,7 @@ def last_commit_dates(root: Path) -> dict[str, str]:
 
     One `git log` for the whole folder; an empty dict outside git or when git is missing.
     """
-    stdout = _git(root, "log", "--relative", "--name-only", "--no-renames", "--format=%x00%cs", "--", ".",
-                  timeout=60)
+    stdout = _git(root, "log", "--relative", "--name-only", "--no-renames", "--format=%x00%cs", "--", ".", timeout=60)
     if stdout is None:
         return {}
     dates: dict[str, str] = {}

@@ -50,9 +50,13 @@ class BuildResult:
 
 def expected_manifest(identity: dict[str, str]) -> dict[str, Any]:
     """The manifest keys an index must match to be opened by this kb."""
-    return {"format_version": store.FORMAT_VERSION, "model": identity["name"],
-            "model_sha256": identity["sha256"], "dim": DIM,
-            "normalizer_version": NORMALIZER_VERSION}
+    return {
+        "format_version": store.FORMAT_VERSION,
+        "model": identity["name"],
+        "model_sha256": identity["sha256"],
+        "dim": DIM,
+        "normalizer_version": NORMALIZER_VERSION,
+    }
 
 
 def ensure_onnx(index_dir: Path, identity: dict[str, str], cache: Path | None = None) -> Path:
@@ -112,8 +116,12 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
         rel = path.relative_to(root).as_posix()
         st = path.stat()
         old = prev.files.get(rel)
-        fresh = old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns \
+        fresh = (
+            old is not None
+            and old[0] == st.st_size
+            and old[1] == st.st_mtime_ns
             and st.st_mtime_ns < prev.built_ns - RACY_NS
+        )
         if fresh and old is not None and old[2] is None and old[3]:  # unchanged and still unreadable
             plan.problems.append(old[3])
             plan.files.append((rel, st.st_size, st.st_mtime_ns, None, old[3]))
@@ -140,8 +148,14 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
         if committed is None and not article.meta_text("updated"):
             committed = last_commit_dates(root)  # one `git log` for the folder, only when needed
         new_files.append((rel, st.st_size, st.st_mtime_ns, len(plan.new)))
-        plan.new.append(new_record(article, offsets, identity["sha256"],  # type: ignore[arg-type]
-                                   (committed or {}).get(rel)))
+        plan.new.append(
+            new_record(
+                article,
+                offsets,
+                identity["sha256"],  # type: ignore[arg-type]
+                (committed or {}).get(rel),
+            )
+        )
     # A reused article whose id a newly parsed file took earlier in path order loses: rare, and
     # resolved by re-reading that file next time.
     n = len(plan.reused)
@@ -151,8 +165,7 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
 
 def index_encoder(onnx_path: Path) -> Any:
     """The encoder `kb index` embeds with: the same ONNX artifact the queries use, on all cores."""
-    return OnnxEncoder(onnx_path, onnx_path.with_name(f"{onnx_path.stem}.tokenizer.json"),
-                       threads=os.cpu_count() or 1)
+    return OnnxEncoder(onnx_path, onnx_path.with_name(f"{onnx_path.stem}.tokenizer.json"), threads=os.cpu_count() or 1)
 
 
 def _embed(plan: _Plan, prev: Previous, onnx_path: Path, progress: bool | None) -> tuple[int, Any]:
@@ -174,8 +187,9 @@ def _embed(plan: _Plan, prev: Previous, onnx_path: Path, progress: bool | None) 
     return len(todo), encoder
 
 
-def build(settings: Settings, full: bool = False, log: Log = print, wait: float = 0.0,
-          progress: bool | None = None) -> BuildResult:
+def build(
+    settings: Settings, full: bool = False, log: Log = print, wait: float = 0.0, progress: bool | None = None
+) -> BuildResult:
     """Build a new generation from settings.articles and publish it; a no-op when nothing changed."""
     started = time.perf_counter()
     started_ns = time.time_ns()
@@ -193,31 +207,55 @@ def build(settings: Settings, full: bool = False, log: Log = print, wait: float 
             kept = {r.id for r in plan.new} | {old_ids[i] for i in plan.reused}
             unchanged = len(plan.reused) + sum(old_hashes.get(r.id) == r.hash for r in plan.new)
             deleted = sum(i not in kept for i in old_hashes)
-            if prev.gen is not None and prev.reusable and unchanged == len(kept) and not deleted \
-                    and {f[0] for f in plan.files} == set(prev.files) \
-                    and prev.manifest.get("faiss") == _faiss_kind(prev.manifest["counts"]["chunks"], settings):
-                stats = store.Stats(articles=len(kept), changed=0, unchanged=unchanged, deleted=0,
-                                    skipped=len(plan.problems), chunks=prev.manifest["counts"]["chunks"],
-                                    embedded=0, reused=prev.manifest["counts"]["chunks"],
-                                    seconds=round(time.perf_counter() - started, 3))
+            if (
+                prev.gen is not None
+                and prev.reusable
+                and unchanged == len(kept)
+                and not deleted
+                and {f[0] for f in plan.files} == set(prev.files)
+                and prev.manifest.get("faiss") == _faiss_kind(prev.manifest["counts"]["chunks"], settings)
+            ):
+                stats = store.Stats(
+                    articles=len(kept),
+                    changed=0,
+                    unchanged=unchanged,
+                    deleted=0,
+                    skipped=len(plan.problems),
+                    chunks=prev.manifest["counts"]["chunks"],
+                    embedded=0,
+                    reused=prev.manifest["counts"]["chunks"],
+                    seconds=round(time.perf_counter() - started, 3),
+                )
                 return BuildResult(prev.gen.name, stats, plan.problems)
             onnx_path = ensure_onnx(index_dir, identity, settings.cache)
             embedded, encoder = _embed(plan, prev, onnx_path, progress)
             gen = store.new_generation(index_dir)
             try:
                 n_chunks, tombstones = _write(gen, plan, prev, settings)
-                stats = store.Stats(articles=len(plan.reused) + len(plan.new), changed=len(plan.reused) + len(plan.new)
-                                    - unchanged, unchanged=unchanged, deleted=deleted, skipped=len(plan.problems),
-                                    chunks=n_chunks, embedded=embedded, reused=n_chunks - embedded,
-                                    seconds=round(time.perf_counter() - started, 3))
-                manifest = {**expect, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "built_ns": started_ns, "articles_dir": str(settings.articles.resolve()),
-                            "git_commit": head_commit(settings.articles),
-                            "onnx": f"models/{onnx_path.name}",
-                            "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
-                            "faiss": _faiss_kind(n_chunks, settings), "dense_tombstones": tombstones,
-                            "counts": stats.__dict__,
-                            "skipped": plan.problems}
+                stats = store.Stats(
+                    articles=len(plan.reused) + len(plan.new),
+                    changed=len(plan.reused) + len(plan.new) - unchanged,
+                    unchanged=unchanged,
+                    deleted=deleted,
+                    skipped=len(plan.problems),
+                    chunks=n_chunks,
+                    embedded=embedded,
+                    reused=n_chunks - embedded,
+                    seconds=round(time.perf_counter() - started, 3),
+                )
+                manifest = {
+                    **expect,
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "built_ns": started_ns,
+                    "articles_dir": str(settings.articles.resolve()),
+                    "git_commit": head_commit(settings.articles),
+                    "onnx": f"models/{onnx_path.name}",
+                    "tokenizer": f"models/{onnx_path.stem}.tokenizer.json",
+                    "faiss": _faiss_kind(n_chunks, settings),
+                    "dense_tombstones": tombstones,
+                    "counts": stats.__dict__,
+                    "skipped": plan.problems,
+                }
                 store.write_manifest(gen, manifest)
                 _smoke_test(index_dir, manifest, encoder)
                 store.publish(index_dir, gen)
@@ -267,8 +305,9 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> tuple[
         rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
     else:
         starts = ends = rows = np.zeros(0, dtype=np.int64)
-    new_vectors = np.vstack([np.zeros((0, DIM), dtype=np.float32)]
-                            + [r.vectors for r in plan.new if r.vectors is not None])
+    new_vectors = np.vstack(
+        [np.zeros((0, DIM), dtype=np.float32)] + [r.vectors for r in plan.new if r.vectors is not None]
+    )
     n_chunks = len(rows) + len(new_vectors)
     tombstones = _write_dense(gen, prev, rows, new_vectors, _faiss_kind(n_chunks, settings))
 
@@ -287,7 +326,7 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> tuple[
 
     if len(reused):
         ph = Phrases.load(prev.gen)  # type: ignore[arg-type]
-        old_ph = [np.asarray(ph.hashes[ph.offsets[i]:ph.offsets[i + 1]]) for i in reused]
+        old_ph = [np.asarray(ph.hashes[ph.offsets[i] : ph.offsets[i + 1]]) for i in reused]
     else:
         old_ph = []
     Phrases.from_arrays(old_ph + [r.phrases for r in plan.new]).save(gen)
@@ -298,14 +337,17 @@ def _write(gen: Path, plan: _Plan, prev: Previous, settings: Settings) -> tuple[
             conn.execute("ATTACH DATABASE ? AS old", (f"file:{prev.gen / 'meta.sqlite'}?mode=ro",))
             conn.execute("CREATE TEMP TABLE amap (old INTEGER PRIMARY KEY, new INTEGER, cdelta INTEGER)")
             new_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
-            conn.executemany("INSERT INTO amap VALUES (?,?,?)",
-                             [(int(o), i, int(ns - s)) for i, (o, s, ns) in enumerate(zip(reused, starts, new_starts,
-                                                                                           strict=True))])
+            conn.executemany(
+                "INSERT INTO amap VALUES (?,?,?)",
+                [(int(o), i, int(ns - s)) for i, (o, s, ns) in enumerate(zip(reused, starts, new_starts, strict=True))],
+            )
             cols = ", ".join(f"a.{c}" for c in ARTICLE_COLUMNS)
             conn.execute(f"INSERT INTO articles SELECT m.new, {cols} FROM old.articles a JOIN amap m ON a.idx = m.old")
             ccols = ", ".join(f"c.{c}" for c in CHUNK_COLUMNS)
-            conn.execute(f"INSERT INTO chunks SELECT c.idx + m.cdelta, m.new, {ccols} FROM old.chunks c "
-                         "JOIN amap m ON c.article = m.old")
+            conn.execute(
+                f"INSERT INTO chunks SELECT c.idx + m.cdelta, m.new, {ccols} FROM old.chunks c "
+                "JOIN amap m ON c.article = m.old"
+            )
         base = len(reused)
         chunk_base = len(rows)
         art_rows, chunk_rows = [], []
@@ -354,5 +396,3 @@ def _smoke_test(index_dir: Path, manifest: dict[str, Any], loaded: Any = None) -
     already loaded from the same file is proof enough, and saves loading it twice."""
     encoder = loaded or OnnxEncoder(index_dir / manifest["onnx"], index_dir / manifest["tokenizer"])
     encoder.encode(["smoke test"])
-
-

@@ -22,8 +22,13 @@ B = 0.75
 class Lexical:
     """A BM25 matrix (terms x articles) and its vocabulary."""
 
-    def __init__(self, matrix: sparse.csr_matrix | None, vocab: list[str], idf: np.ndarray,
-                 arrays: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None) -> None:
+    def __init__(
+        self,
+        matrix: sparse.csr_matrix | None,
+        vocab: list[str],
+        idf: np.ndarray,
+        arrays: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None,
+    ) -> None:
         """From a matrix (at build time) or from its CSR arrays and article count (loaded)."""
         if matrix is not None:
             matrix.sort_indices()
@@ -90,8 +95,9 @@ class Lexical:
         if not (folder / "lexical_shape.npy").is_file():  # written before the arrays were mapped
             return cls(sparse.load_npz(folder / "lexical.npz").tocsr(), vocab, idf)
         n_terms, n_docs = (int(x) for x in np.load(folder / "lexical_shape.npy"))
-        indptr, indices, data = (np.load(folder / f"lexical_{name}.npy", mmap_mode="r")
-                                 for name in ("indptr", "indices", "data"))
+        indptr, indices, data = (
+            np.load(folder / f"lexical_{name}.npy", mmap_mode="r") for name in ("indptr", "indices", "data")
+        )
         if not (n_terms == len(vocab) == len(idf) == len(indptr) - 1 and indptr[-1] == len(indices) == len(data)):
             raise ValueError("the BM25 arrays do not match the vocabulary")
         # Plain ndarray views of the maps (no copy): slicing a np.memmap costs more than the lookup.
@@ -117,7 +123,7 @@ class Lexical:
             i = self.vocab.get(t)
             if i is None:
                 continue
-            holders = self._indices[self._indptr[i]:self._indptr[i + 1]]  # sorted
+            holders = self._indices[self._indptr[i] : self._indptr[i + 1]]  # sorted
             pos = np.minimum(np.searchsorted(holders, docs), len(holders) - 1)
             out[k] = holders[pos] == docs
         return out
@@ -127,8 +133,9 @@ class Lexical:
         uniq = list(dict.fromkeys(terms))
         if not uniq:
             return np.zeros(len(docs), dtype=np.float32)
-        weights = np.array([self.idf[self.vocab[t]] if t in self.vocab else self.max_idf for t in uniq],
-                           dtype=np.float32)
+        weights = np.array(
+            [self.idf[self.vocab[t]] if t in self.vocab else self.max_idf for t in uniq], dtype=np.float32
+        )
         return (weights @ self.presence(uniq, docs)) / float(weights.sum())
 
 
@@ -148,6 +155,8 @@ def count_matrix(counters: list[Counter[str]], vocab: list[str]) -> tuple[sparse
             cols.append(j)
             data.append(n)
         indptr.append(len(cols))
-    m = sparse.csr_matrix((np.array(data, dtype=np.int32), np.array(cols, dtype=np.int64), np.array(indptr)),
-                          shape=(len(counters), len(vocab)))
+    m = sparse.csr_matrix(
+        (np.array(data, dtype=np.int32), np.array(cols, dtype=np.int64), np.array(indptr)),
+        shape=(len(counters), len(vocab)),
+    )
     return m, vocab

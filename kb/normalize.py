@@ -147,8 +147,9 @@ def normalize_query(text: str, char_budget: int = DENSE_CHAR_BUDGET) -> Normaliz
         kept, dropped = _salient(kept, char_budget)
     dense = "\n".join(kept).strip() or raw.strip()[:char_budget]
     terms = lexical_terms(dense)
-    return Normalized(original=text, dense=dense, terms=terms, lines=kept, dropped_lines=dropped,
-                      identifiers=identifiers(dense))
+    return Normalized(
+        original=text, dense=dense, terms=terms, lines=kept, dropped_lines=dropped, identifiers=identifiers(dense)
+    )
 
 
 def _salient(lines: list[str], budget: int) -> tuple[list[str], int]:

@@ -30,8 +30,9 @@ def phrase_hashes(text: str) -> np.ndarray:
 class Phrases:
     """Per-article phrase hashes: `hashes[offsets[i]:offsets[i+1]]` belong to article i."""
 
-    def __init__(self, hashes: np.ndarray | None, offsets: np.ndarray, file: BinaryIO | None = None,
-                 start: int = 0) -> None:
+    def __init__(
+        self, hashes: np.ndarray | None, offsets: np.ndarray, file: BinaryIO | None = None, start: int = 0
+    ) -> None:
         self.hashes = hashes  # None when opened for serving: read from `file` at `start` instead
         self.offsets = offsets
         self._file = file
@@ -75,10 +76,15 @@ class Phrases:
             read_header = fmt.read_array_header_1_0 if fmt.read_magic(f)[0] == 1 else fmt.read_array_header_2_0
             shape, _, dtype = read_header(f)
             start = f.tell()
-            if dtype != np.uint32 or len(shape) != 1 or shape[0] != offsets[-1] or \
-                    os.fstat(f.fileno()).st_size < start + 4 * shape[0]:
-                raise ValueError(f"phrases.npy holds {shape} {dtype}, {int(offsets[-1])} uint32 expected, "
-                                 f"or is truncated")
+            if (
+                dtype != np.uint32
+                or len(shape) != 1
+                or shape[0] != offsets[-1]
+                or os.fstat(f.fileno()).st_size < start + 4 * shape[0]
+            ):
+                raise ValueError(
+                    f"phrases.npy holds {shape} {dtype}, {int(offsets[-1])} uint32 expected, or is truncated"
+                )
         except Exception:
             f.close()
             raise

@@ -21,9 +21,26 @@ from kb.errors import IndexCorrupt
 from kb.normalize import lexical_terms, normalize_document
 from kb.phrases import phrase_hashes
 
-ARTICLE_COLUMNS = ("id", "path", "title", "type", "status", "services", "tags", "severity", "created",
-                   "updated", "owner", "root_cause", "resolution", "signatures", "related", "meta", "body",
-                   "hash")
+ARTICLE_COLUMNS = (
+    "id",
+    "path",
+    "title",
+    "type",
+    "status",
+    "services",
+    "tags",
+    "severity",
+    "created",
+    "updated",
+    "owner",
+    "root_cause",
+    "resolution",
+    "signatures",
+    "related",
+    "meta",
+    "body",
+    "hash",
+)
 CHUNK_COLUMNS = ("heading", "kind", "start", "end", "text", "hash")
 
 
@@ -80,13 +97,32 @@ def new_record(article: Article, offsets: TokenOffsets, model_sha: str, committe
     chunks = []
     for c in chunk_article(article, offsets):
         chunks.append((c.heading, c.kind, c.start, c.end, c.text, chunk_hash(model_sha, normalize_document(c.text))))
-    row = (article.id, article.path, article.title, article.type, article.status, json.dumps(article.services),
-           json.dumps(article.tags), article.severity, article.created,
-           article.last_change(committed)[0], article.owner,
-           article.root_cause, article.resolution, json.dumps(article.signatures), json.dumps(article.related),
-           json.dumps(article.meta, default=str, ensure_ascii=False), article.body, article_hash(article))
-    return Record(row, chunks, Counter(article_terms(article)),
-                  phrase_hashes(normalize_document(f"{article.title}\n{article.body}")))
+    row = (
+        article.id,
+        article.path,
+        article.title,
+        article.type,
+        article.status,
+        json.dumps(article.services),
+        json.dumps(article.tags),
+        article.severity,
+        article.created,
+        article.last_change(committed)[0],
+        article.owner,
+        article.root_cause,
+        article.resolution,
+        json.dumps(article.signatures),
+        json.dumps(article.related),
+        json.dumps(article.meta, default=str, ensure_ascii=False),
+        article.body,
+        article_hash(article),
+    )
+    return Record(
+        row,
+        chunks,
+        Counter(article_terms(article)),
+        phrase_hashes(normalize_document(f"{article.title}\n{article.body}")),
+    )
 
 
 class Previous:
@@ -118,8 +154,10 @@ class Previous:
         self.manifest = manifest
         try:
             store.check_compatible(gen, manifest, expect)
-            self.files = {r[0]: (r[1], r[2], r[3], r[4]) for r in
-                          self.conn.execute("SELECT path, size, mtime_ns, article, problem FROM files")}
+            self.files = {
+                r[0]: (r[1], r[2], r[3], r[4])
+                for r in self.conn.execute("SELECT path, size, mtime_ns, article, problem FROM files")
+            }
             self.reusable = True
             self.built_ns = int(manifest.get("built_ns", 0))
         except Exception:  # noqa: BLE001 - an older format: re-parse everything
@@ -135,8 +173,9 @@ class Previous:
             try:
                 self._dense = faiss.read_index(str(self.gen / "dense.faiss"))
             except Exception as e:  # noqa: BLE001 - truncated or corrupt
-                raise IndexCorrupt(f"the current generation {self.gen.name} is damaged ({e}) - "
-                                   "run `kb index --full`") from e
+                raise IndexCorrupt(
+                    f"the current generation {self.gen.name} is damaged ({e}) - run `kb index --full`"
+                ) from e
         return self._dense
 
     def dense_ids(self) -> np.ndarray:

@@ -9,9 +9,46 @@ import markdown
 import nh3
 
 _TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s",
-    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 _ATTRS = {
     "*": {"class", "id", "title"},
@@ -44,8 +81,7 @@ def render_markdown(text: str, path: str = "") -> tuple[str, list[dict[str, str]
     """
     md = markdown.Markdown(
         extensions=["fenced_code", "tables", "sane_lists", "toc", "codehilite"],
-        extension_configs={"codehilite": {"guess_lang": False, "css_class": "highlight"},
-                           "toc": {"permalink": False}},
+        extension_configs={"codehilite": {"guess_lang": False, "css_class": "highlight"}, "toc": {"permalink": False}},
     )
     html = md.convert(text)
     toc: list[dict[str, str]] = []
@@ -61,5 +97,10 @@ def render_markdown(text: str, path: str = "") -> tuple[str, list[dict[str, str]
 
 def sanitize(html: str) -> str:
     """Keep formatting; drop scripts, event handlers, iframes and javascript: URLs."""
-    return nh3.clean(html, tags=_TAGS, attributes=_ATTRS, url_schemes={"http", "https", "mailto"},
-                     link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRS,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )

@@ -37,8 +37,16 @@ def format_response(r: Response, color: bool = False) -> str:
             lines.append(f"   matched signature: {res.signature}")
         for label, value in (("Root cause", res.root_cause), ("Fix", res.resolution)):
             if value:
-                lines.append(textwrap.fill(f"{label}: {value}", 100, initial_indent="   ",
-                                           subsequent_indent="     ", max_lines=3, placeholder=" …"))
+                lines.append(
+                    textwrap.fill(
+                        f"{label}: {value}",
+                        100,
+                        initial_indent="   ",
+                        subsequent_indent="     ",
+                        max_lines=3,
+                        placeholder=" …",
+                    )
+                )
         if res.explain:
             lines.append("   why: " + ", ".join(f"{k}={v}" for k, v in res.explain.items()))
     return "\n".join(lines)

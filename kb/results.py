@@ -73,10 +73,14 @@ class Response:
     def to_dict(self) -> dict[str, Any]:
         """The API's JSON shape (shallow copies; `dataclasses.asdict` deep-copies and is slow)."""
         names = [f.name for f in fields(Result)]
-        results = [{n: getattr(r, n) for n in names if n != "explain" or r.explain is not None}
-                   for r in self.results]
-        out = {"query": self.query, "took_ms": self.took_ms, "match": self.match, "novel": self.novel,
-               "results": results}
+        results = [{n: getattr(r, n) for n in names if n != "explain" or r.explain is not None} for r in self.results]
+        out = {
+            "query": self.query,
+            "took_ms": self.took_ms,
+            "match": self.match,
+            "novel": self.novel,
+            "results": results,
+        }
         if self.normalized is not None:
             out["normalized"] = self.normalized
         return out
@@ -121,7 +125,7 @@ def make_snippet(chunk: dict[str, Any], rx: re.Pattern[str] | None) -> tuple[str
         m = rx.search(text)
         if m and m.start() > SNIPPET_CHARS // 3:
             start = max(0, text.rfind(" ", 0, m.start() - SNIPPET_CHARS // 4) + 1)
-    snippet = text[start:start + SNIPPET_CHARS]
+    snippet = text[start : start + SNIPPET_CHARS]
     if start + SNIPPET_CHARS < len(text):
         snippet = snippet[: snippet.rfind(" ")] + " …" if " " in snippet else snippet + "…"
     if start > 0:
@@ -131,5 +135,9 @@ def make_snippet(chunk: dict[str, Any], rx: re.Pattern[str] | None) -> tuple[str
 
 
 def explain_query(norm: Normalized) -> dict[str, Any]:
-    return {"text": norm.dense, "terms": list(dict.fromkeys(norm.terms))[:60],
-            "identifiers": norm.identifiers, "dropped_lines": norm.dropped_lines}
+    return {
+        "text": norm.dense,
+        "terms": list(dict.fromkeys(norm.terms))[:60],
+        "identifiers": norm.identifiers,
+        "dropped_lines": norm.dropped_lines,
+    }

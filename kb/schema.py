@@ -25,9 +25,25 @@ LIST_KEYS = ("services", "tags", "related")
 TEXT_KEYS = ("id", "title", "owner", "root_cause", "resolution", "superseded_by")
 DATE_KEYS = ("created", "updated")
 REFERENCE_KEYS = ("related", "superseded_by")
-KNOWN_KEYS = frozenset(("id", "title", "type", "services", "tags", "severity", "status", "created",
-                        "updated", "owner", "signatures", "root_cause", "resolution", "related",
-                        "superseded_by"))
+KNOWN_KEYS = frozenset(
+    (
+        "id",
+        "title",
+        "type",
+        "services",
+        "tags",
+        "severity",
+        "status",
+        "created",
+        "updated",
+        "owner",
+        "signatures",
+        "root_cause",
+        "resolution",
+        "related",
+        "superseded_by",
+    )
+)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -81,8 +97,14 @@ def validate(meta: dict[str, Any], folder: str = "") -> list[Issue]:
             issues.append(Issue("E201", f"missing required key `{key}`{extra}{hint}", key))
     for key in RECOMMENDED_BY_TYPE.get(str(kind), ()):
         if _missing(meta, key):
-            issues.append(Issue("W208", f"a {kind} should have `{key}`: the exact error text that "
-                                        "identifies it (a match is the strongest search signal)", key))
+            issues.append(
+                Issue(
+                    "W208",
+                    f"a {kind} should have `{key}`: the exact error text that "
+                    "identifies it (a match is the strongest search signal)",
+                    key,
+                )
+            )
     for key, allowed in ALLOWED.items():
         value = meta.get(key)
         if value is not None and str(value) not in allowed and not _missing(meta, key):
@@ -103,12 +125,12 @@ def validate(meta: dict[str, Any], folder: str = "") -> list[Issue]:
             except ValueError as e:
                 issues.append(Issue("E204", f"`{key}`: {e}", key))
     if len(dates) == 2 and dates["updated"] < dates["created"]:
-        issues.append(Issue("W211", f"`updated` ({dates['updated']}) is before `created` ({dates['created']})",
-                            "updated"))
+        issues.append(
+            Issue("W211", f"`updated` ({dates['updated']}) is before `created` ({dates['created']})", "updated")
+        )
     issues += check_signatures(meta.get("signatures"))
     if meta.get("status") == "deprecated" and _missing(meta, "superseded_by"):
-        issues.append(Issue("W212", "a deprecated article should name its replacement in `superseded_by`",
-                            "status"))
+        issues.append(Issue("W212", "a deprecated article should name its replacement in `superseded_by`", "status"))
     expected = FOLDER_TYPES.get(folder, "kb" if folder == "kb" else None)
     if expected and kind in TYPES and kind != expected:
         issues.append(Issue("W210", f"type is {kind} but the file is in {folder}/ (type {expected})", "type"))
@@ -131,8 +153,11 @@ def _check_list(meta: dict[str, Any], key: str) -> list[Issue]:
     if not isinstance(value, list):
         example = f"[{value}]" if _is_scalar(value) else "[a, b]"
         return [Issue("E203", f"`{key}` must be a list of strings, e.g. `{key}: {example}`", key)]
-    return [Issue("E203", f"`{key}` item {i + 1} must be a non-empty string, not {_kind(v)}", key, i)
-            for i, v in enumerate(value) if not _is_scalar(v)]
+    return [
+        Issue("E203", f"`{key}` item {i + 1} must be a non-empty string, not {_kind(v)}", key, i)
+        for i, v in enumerate(value)
+        if not _is_scalar(v)
+    ]
 
 
 def check_signatures(value: Any) -> list[Issue]:
@@ -140,8 +165,7 @@ def check_signatures(value: Any) -> list[Issue]:
     if value is None:
         return []
     if not isinstance(value, list):
-        return [Issue("E205", "`signatures` must be a list of strings or `- regex: '...'` entries",
-                      "signatures")]
+        return [Issue("E205", "`signatures` must be a list of strings or `- regex: '...'` entries", "signatures")]
     issues = []
     for i, sig in enumerate(value):
         where = f"signature {i + 1}"
@@ -156,12 +180,25 @@ def check_signatures(value: Any) -> list[Issue]:
                 issues.append(Issue("E205", f"{where}: invalid regex {pattern!r}: {e}", "signatures", i))
                 continue
             if rx.search(""):
-                issues.append(Issue("E205", f"{where}: regex {pattern!r} matches the empty string, "
-                                            "so it would match every query", "signatures", i))
+                issues.append(
+                    Issue(
+                        "E205",
+                        f"{where}: regex {pattern!r} matches the empty string, so it would match every query",
+                        "signatures",
+                        i,
+                    )
+                )
         elif not isinstance(sig, str) or not sig.strip():
-            issues.append(Issue("E205", f"{where} must be a non-empty string (quote it) or `regex: '...'`",
-                                "signatures", i))
+            issues.append(
+                Issue("E205", f"{where} must be a non-empty string (quote it) or `regex: '...'`", "signatures", i)
+            )
         elif len(" ".join(sig.split())) < MIN_SIGNATURE_CHARS:
-            issues.append(Issue("W213", f"{where} {sig!r} is too short to identify an error; search ignores "
-                                        "signatures under 4 characters", "signatures", i))
+            issues.append(
+                Issue(
+                    "W213",
+                    f"{where} {sig!r} is too short to identify an error; search ignores signatures under 4 characters",
+                    "signatures",
+                    i,
+                )
+            )
     return issues

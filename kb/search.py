@@ -100,7 +100,8 @@ class Index:
         # beyond the id (100k articles' frozensets alone cost ~50 MB).
         by_value: dict[str, dict[str, list[int]]] = {"type": {}, "services": {}, "tags": {}}
         for r in self.conn.execute(
-                "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx"):
+            "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx"
+        ):
             i = r["idx"]
             self.ids.append(r["id"])
             self.by_id[r["id"]] = i
@@ -112,12 +113,14 @@ class Index:
             sigs += [(i, sig) for sig in json.loads(r["signatures"])]
         self.signatures = SignatureMatcher(sigs)
         self.published = np.array(published, dtype=bool)
-        self._by_value = {key: {v: np.array(ix, dtype=np.int64) for v, ix in vals.items()}
-                          for key, vals in by_value.items()}
+        self._by_value = {
+            key: {v: np.array(ix, dtype=np.int64) for v, ix in vals.items()} for key, vals in by_value.items()
+        }
         self.chunk_article = store.chunk_articles(self.conn).astype(np.int32)
         self.id_chunk = np.full(self.dense.ntotal, -1, dtype=np.int64)  # FAISS id -> chunk (-1: dead)
-        if len(self.dense_ids) != len(self.chunk_article) or (len(self.dense_ids) and (
-                self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)):
+        if len(self.dense_ids) != len(self.chunk_article) or (
+            len(self.dense_ids) and (self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)
+        ):
             raise IndexCorrupt(f"{gen} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
         self.id_chunk[self.dense_ids] = np.arange(len(self.dense_ids))
         self.live = len(self.dense_ids)
@@ -138,8 +141,7 @@ class Index:
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None,
-               explain: bool = False) -> Response:
+    def search(self, query: str, k: int = 10, filters: Filters | None = None, explain: bool = False) -> Response:
         """The k articles most like the query, best first, with confidence."""
         started = time.perf_counter()
         query, k = validate(query, k)
@@ -151,13 +153,17 @@ class Index:
         results = self._results(ranked[:k], norm, explain)
         top = ranked[0] if ranked else None
         return Response(
-            query=query, took_ms=round((time.perf_counter() - started) * 1000, 2),
-            match=match_of(top), novel=is_novel(top), results=results,
+            query=query,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            match=match_of(top),
+            novel=is_novel(top),
+            results=results,
             normalized=explain_query(norm) if explain else None,
         )
 
-    def rank(self, query: str, k: int = 10, channel: str = "fused",
-             filters: Filters | None = None) -> tuple[list[str], dict[str, str] | None]:
+    def rank(
+        self, query: str, k: int = 10, channel: str = "fused", filters: Filters | None = None
+    ) -> tuple[list[str], dict[str, str] | None]:
         """Ids ranked by one channel ("fused", "lexical" or "dense"), and the top's labels."""
         norm = normalize_query(query)
         keep = max(k, RERANK) + 20 if channel == "fused" else None
@@ -172,8 +178,7 @@ class Index:
         if ranked:
             fused_top = ranked[0] if channel == "fused" else None
             if fused_top:
-                top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top),
-                       "score": fused_top.score}
+                top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top), "score": fused_top.score}
         return [self.ids[c.article] for c in ranked[:k]], top
 
     def _allowed(self, f: Filters) -> np.ndarray:
@@ -188,8 +193,7 @@ class Index:
                 ok &= mask
         return ok
 
-    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray,
-                    keep: int | None = None) -> list[Candidate]:
+    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray, keep: int | None = None) -> list[Candidate]:
         """Every article either channel or a signature brings up, best first-stage score first;
         with `keep`, only the best `keep` (and any signature match) are returned."""
         with self._first_stage() as alone:
@@ -214,15 +218,27 @@ class Index:
                 signed = np.flatnonzero(np.isin(arts[order], np.fromiter(sig, dtype=np.int64)))
                 chosen[signed[:keep]] = True
             order = order[chosen]
-        out = [Candidate(article=int(arts[i]), dense=float(dense[i]), chunk=best.get(int(arts[i]), (0.0, -1))[1],
-                         lexical=float(lexv[i]), lexical_rel=float(rel[i]), coverage=float(cover[i]),
-                         signature=sig.get(int(arts[i])), base=float(base[i]))
-               for i in order.tolist()]
+        out = [
+            Candidate(
+                article=int(arts[i]),
+                dense=float(dense[i]),
+                chunk=best.get(int(arts[i]), (0.0, -1))[1],
+                lexical=float(lexv[i]),
+                lexical_rel=float(rel[i]),
+                coverage=float(cover[i]),
+                signature=sig.get(int(arts[i])),
+                base=float(base[i]),
+            )
+            for i in order.tolist()
+        ]
         # Second stage: the phrase and identifier features for the best first-stage candidates.
         top = out[:RERANK]
         idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
-        has = self.lexical.presence(idents, np.array([c.article for c in top], dtype=np.int64)).mean(axis=0) \
-            if idents else np.zeros(len(top))
+        has = (
+            self.lexical.presence(idents, np.array([c.article for c in top], dtype=np.int64)).mean(axis=0)
+            if idents
+            else np.zeros(len(top))
+        )
         for c, share in zip(top, has.tolist(), strict=True):
             c.phrase = self.phrases.overlap(qhash, c.article)
             c.ident = share
@@ -278,8 +294,9 @@ class Index:
         chunks, sims, arts = chunks[ok], sims[ok], arts[ok]
         # FAISS returns the nearest first, so an article's first chunk is its best.
         _, first = np.unique(arts, return_index=True)
-        return dict(zip(arts[first].tolist(), zip(sims[first].tolist(), chunks[first].tolist(), strict=True),
-                        strict=True))
+        return dict(
+            zip(arts[first].tolist(), zip(sims[first].tolist(), chunks[first].tolist(), strict=True), strict=True)
+        )
 
     # -- results --------------------------------------------------------------------------
 
@@ -288,11 +305,20 @@ class Index:
         if not cands:
             return []
         marks = ",".join("?" * len(cands))
-        rows = {r["idx"]: r for r in self.conn.execute(
-            "SELECT idx, id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
-            f"WHERE idx IN ({marks})", [c.article for c in cands])}
-        chunks = {r["idx"]: dict(r) for r in self.conn.execute(
-            f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands])}
+        rows = {
+            r["idx"]: r
+            for r in self.conn.execute(
+                "SELECT idx, id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
+                f"WHERE idx IN ({marks})",
+                [c.article for c in cands],
+            )
+        }
+        chunks = {
+            r["idx"]: dict(r)
+            for r in self.conn.execute(
+                f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands]
+            )
+        }
         others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
         rx = term_pattern(norm.terms)
         out = []
@@ -300,14 +326,27 @@ class Index:
             row = rows[c.article]
             chunk = chunks[c.chunk] if c.chunk in chunks else others.get(c.article, {"heading": "", "text": ""})
             snippet, section, highlights = make_snippet(chunk, rx)
-            out.append(Result(
-                id=row["id"], title=row["title"], type=row["type"], score=round(c.score, 4),
-                confidence=confidence_of(c), url=f"/a/{row['id']}", snippet=snippet, section=section,
-                root_cause=row["root_cause"], resolution=row["resolution"],
-                services=json.loads(row["services"]), tags=json.loads(row["tags"]),
-                updated=row["updated"], status=row["status"], highlights=highlights, signature=c.signature,
-                explain=c.explain() if explain else None,
-            ))
+            out.append(
+                Result(
+                    id=row["id"],
+                    title=row["title"],
+                    type=row["type"],
+                    score=round(c.score, 4),
+                    confidence=confidence_of(c),
+                    url=f"/a/{row['id']}",
+                    snippet=snippet,
+                    section=section,
+                    root_cause=row["root_cause"],
+                    resolution=row["resolution"],
+                    services=json.loads(row["services"]),
+                    tags=json.loads(row["tags"]),
+                    updated=row["updated"],
+                    status=row["status"],
+                    highlights=highlights,
+                    signature=c.signature,
+                    explain=c.explain() if explain else None,
+                )
+            )
         return out
 
     def _best_sections(self, articles: list[int], norm: Normalized) -> dict[int, dict[str, Any]]:
@@ -316,8 +355,11 @@ class Index:
             return {}
         terms = set(norm.terms)
         best: dict[int, tuple[int, dict[str, Any]]] = {}
-        for r in self.conn.execute(f"SELECT * FROM chunks WHERE article IN ({','.join('?' * len(articles))}) "
-                                   "AND kind = 'section' ORDER BY idx", articles):
+        for r in self.conn.execute(
+            f"SELECT * FROM chunks WHERE article IN ({','.join('?' * len(articles))}) "
+            "AND kind = 'section' ORDER BY idx",
+            articles,
+        ):
             shared = len(terms & set(r["text"].lower().split()))
             if r["article"] not in best or shared > best[r["article"]][0]:
                 best[r["article"]] = (shared, dict(r))
@@ -354,6 +396,13 @@ class Index:
         out = []
         for a, s in seen.items():
             row = self.conn.execute("SELECT id, title, type FROM articles WHERE idx = ?", (a,)).fetchone()
-            out.append({"id": row["id"], "title": row["title"], "type": row["type"],
-                        "score": round(max(0.0, min(1.0, s)), 4), "url": f"/a/{row['id']}"})
+            out.append(
+                {
+                    "id": row["id"],
+                    "title": row["title"],
+                    "type": row["type"],
+                    "score": round(max(0.0, min(1.0, s)), 4),
+                    "url": f"/a/{row['id']}",
+                }
+            )
         return out

@@ -21,7 +21,7 @@ _UNSAFE_REGEX = re.compile(r"\||\?|\*|\{0|\(\?[^:]|\\[bB]|\[")  # a literal word
 
 def _grams(text: str) -> Iterator[str]:
     """Every GRAM-character substring of text."""
-    return (text[i:i + GRAM] for i in range(len(text) - GRAM + 1))
+    return (text[i : i + GRAM] for i in range(len(text) - GRAM + 1))
 
 
 def _words(text: str) -> list[str]:
@@ -98,8 +98,11 @@ class SignatureMatcher:
         elif self.by_gram:
             for g in set(_grams(flat)):
                 candidates.extend(self.by_gram.get(g, ()))
-        matched = [p for p in candidates
-                   if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))]
+        matched = [
+            p
+            for p in candidates
+            if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))
+        ]
         # In the order the signatures first appear (article order, then frontmatter order), so
         # the label reported for an article does not depend on set iteration order.
         for p in sorted(matched, key=lambda p: p.order):

@@ -108,8 +108,9 @@ def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
     """Keep the current generation and the newest `keep - 1` complete others; delete the rest,
     including folders left by killed builds. Called under the build lock."""
     current = current_name(index_dir)
-    others = sorted((p for p in index_dir.glob("gen-*") if p.is_dir() and p.name != current),
-                    key=lambda p: p.name, reverse=True)
+    others = sorted(
+        (p for p in index_dir.glob("gen-*") if p.is_dir() and p.name != current), key=lambda p: p.name, reverse=True
+    )
     complete = [p for p in others if (p / "manifest.json").is_file()][: keep - 1]
     for g in others:
         if g not in complete:
@@ -130,8 +131,7 @@ def build_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise IndexLocked(
-                        f"another `kb index` is building {index_dir}; wait for it to finish "
-                        "(or pass --wait SECONDS)"
+                        f"another `kb index` is building {index_dir}; wait for it to finish (or pass --wait SECONDS)"
                     ) from None
                 time.sleep(0.2)
         yield
@@ -140,8 +140,7 @@ def build_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
 
 
 def write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
-    (gen / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                       encoding="utf-8")
+    (gen / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def _wildcard_regex(raw: str, masked: str) -> str:
     pos = 0
     for a, _b, size in difflib.SequenceMatcher(None, raw, masked, autojunk=False).get_matching_blocks():
         tokens += [r"\s+" if t.isspace() else r"\S+" for t in re.findall(r"\s+|\S+", raw[pos:a])]
-        tokens += [r"\s+" if t.isspace() else _escape(t) for t in re.findall(r"\s+|\S+", raw[a:a + size])]
+        tokens += [r"\s+" if t.isspace() else _escape(t) for t in re.findall(r"\s+|\S+", raw[a : a + size])]
         pos = a + size
     out: list[str] = []
     for t in tokens:  # `\S+` next to literal text of the same word is still one word
@@ -99,7 +99,7 @@ def _split(template: str) -> tuple[dict[str, Any], str]:
     if not match:
         return {}, template
     meta = yaml.safe_load(match.group(1)) or {}
-    return (meta if isinstance(meta, dict) else {}), template[match.end():]
+    return (meta if isinstance(meta, dict) else {}), template[match.end() :]
 
 
 def _dump(meta: dict[str, Any]) -> str:
@@ -109,8 +109,9 @@ def _dump(meta: dict[str, Any]) -> str:
             lines.append(f"{key}:\n")
             continue
         flow = None if key in LIST_KEYS else False
-        lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=10_000,
-                                    default_flow_style=flow))
+        lines.append(
+            yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=flow)
+        )
     return "".join(lines)
 
 
@@ -121,17 +122,27 @@ def _fenced(text: str) -> str:
 
 
 def _insert_query(body: str, text: str) -> str:
-    block = (_fenced(text) + "\n<!-- guidance: pasted by `kb new --from-query`: remove secrets and "
-             "customer data, keep the lines that identify the error. -->\n")
+    block = (
+        _fenced(text) + "\n<!-- guidance: pasted by `kb new --from-query`: remove secrets and "
+        "customer data, keep the lines that identify the error. -->\n"
+    )
     headings = {m.group(1).strip().lower().rstrip(":"): m for m in reversed(list(_HEADING.finditer(body)))}
     target = next((headings[name] for name in QUERY_SECTIONS if name in headings), None)
     if target is None:
         return f"\n## Error\n\n{block}\n{body.lstrip(chr(10))}"
-    return f"{body[:target.end()]}\n\n{block}{body[target.end():]}"
+    return f"{body[: target.end()]}\n\n{block}{body[target.end() :]}"
 
 
-def render(template: str, kind: str, title: str, art_id: str, created: dt.date,
-           services: Sequence[str] = (), tags: Sequence[str] = (), query: str | None = None) -> str:
+def render(
+    template: str,
+    kind: str,
+    title: str,
+    art_id: str,
+    created: dt.date,
+    services: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    query: str | None = None,
+) -> str:
     """Fill a template: id, title, type, created, services, tags, and the pasted query if any."""
     meta, body = _split(template)
     filled: dict[str, Any] = {"id": art_id, "title": title, "type": kind}
@@ -152,8 +163,15 @@ def article_id(kind: str, title: str, day: dt.date) -> str:
     return f"{TYPE_FOLDERS[kind]}/{day.isoformat()}-{slugify(title)}"
 
 
-def new_article(root: Path, kind: str, title: str, services: Sequence[str] = (), tags: Sequence[str] = (),
-                query: str | None = None, today: dt.date | None = None) -> Path:
+def new_article(
+    root: Path,
+    kind: str,
+    title: str,
+    services: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    query: str | None = None,
+    today: dt.date | None = None,
+) -> Path:
     """Write `<root>/<type folder>/<date>-<slug>.md` from the type's template; never overwrites."""
     title = " ".join(title.split())
     if not title:

@@ -99,9 +99,12 @@ def serve_process(articles: Path, index: Path, data: Path, **env: str):
     data.mkdir(parents=True, exist_ok=True)
     log = data / "serve.log"  # a file, not a pipe: a full pipe would block the server
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(kb), "--articles", str(articles), "--index", str(index), "serve", "--port",
-                                 str(port)], env={**os.environ, "KB_DATA": str(data), **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(kb), "--articles", str(articles), "--index", str(index), "serve", "--port", str(port)],
+            env={**os.environ, "KB_DATA": str(data), **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

@@ -43,22 +43,24 @@ def test_get_search_answers_the_same(client):
 
 
 def test_filters_in_the_body(client):
-    resp = client.post("/api/v1/search", json={"query": "connection errors", "k": 50,
-                                               "filters": {"type": ["runbook"]}})
+    resp = client.post("/api/v1/search", json={"query": "connection errors", "k": 50, "filters": {"type": ["runbook"]}})
     assert {r["type"] for r in resp.json["results"]} == {"runbook"}
 
 
-@pytest.mark.parametrize("body, status, code", [
-    ({"query": ""}, 400, "bad_query"),
-    ({"query": "   "}, 400, "bad_query"),
-    ({"query": "x" * 20_001}, 413, "query_too_long"),
-    ({"query": "disk", "k": 0}, 400, "bad_query"),
-    ({"query": "disk", "k": 51}, 400, "bad_query"),
-    ({"query": "disk", "k": "many"}, 400, "bad_query"),
-    ({"query": 42}, 400, "bad_query"),
-    ({"query": "disk", "filters": "runbook"}, 400, "bad_query"),
-    ([1, 2], 400, "bad_query"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"query": ""}, 400, "bad_query"),
+        ({"query": "   "}, 400, "bad_query"),
+        ({"query": "x" * 20_001}, 413, "query_too_long"),
+        ({"query": "disk", "k": 0}, 400, "bad_query"),
+        ({"query": "disk", "k": 51}, 400, "bad_query"),
+        ({"query": "disk", "k": "many"}, 400, "bad_query"),
+        ({"query": 42}, 400, "bad_query"),
+        ({"query": "disk", "filters": "runbook"}, 400, "bad_query"),
+        ([1, 2], 400, "bad_query"),
+    ],
+)
 def test_bad_search_requests(client, body, status, code):
     assert_error(client.post("/api/v1/search", json=body), status, code)
 
@@ -112,8 +114,15 @@ def test_health_ready_metrics_openapi(client):
     assert "kb_index_articles 17.0" in metrics
     doc = client.get("/api/v1/openapi.json").json
     assert doc["openapi"].startswith("3.1")
-    assert {"/api/v1/search", "/api/v1/articles/{id}", "/api/v1/articles/{id}/similar",
-            "/api/v1/feedback", "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
+    assert {
+        "/api/v1/search",
+        "/api/v1/articles/{id}",
+        "/api/v1/articles/{id}/similar",
+        "/api/v1/feedback",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(doc["paths"])
 
 
 def test_no_index_answers_503_and_says_to_run_kb_index(tmp_path):

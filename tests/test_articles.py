@@ -20,13 +20,16 @@ def test_fixture_kb_parses_completely():
     assert len(result.articles) == 17
 
 
-@pytest.mark.parametrize("name, code, line, words", [
-    ("bad-yaml.md", "yaml", 3, "invalid YAML"),
-    ("tabs.md", "yaml", None, "tab character"),
-    ("not-utf8.md", "encoding", 2, "not valid UTF-8"),
-    ("empty.md", "empty", 1, "empty file"),
-    ("list-frontmatter.md", "yaml", 2, "invalid YAML frontmatter: it is not `key: value` lines"),
-])
+@pytest.mark.parametrize(
+    "name, code, line, words",
+    [
+        ("bad-yaml.md", "yaml", 3, "invalid YAML"),
+        ("tabs.md", "yaml", None, "tab character"),
+        ("not-utf8.md", "encoding", 2, "not valid UTF-8"),
+        ("empty.md", "empty", 1, "empty file"),
+        ("list-frontmatter.md", "yaml", 2, "invalid YAML frontmatter: it is not `key: value` lines"),
+    ],
+)
 def test_unreadable_files_are_reported_with_path_and_line(name, code, line, words):
     with pytest.raises(ArticleError) as err:
         parse_file(BROKEN / name, BROKEN)
@@ -43,8 +46,15 @@ def test_a_broken_folder_loads_the_good_files_and_reports_the_rest():
     bad = {p.path.rsplit("/", 1)[-1] for p in result.problems}
     assert bad == {"bad-yaml.md", "tabs.md", "not-utf8.md", "empty.md", "list-frontmatter.md"}
     good = {a.path for a in result.articles}
-    assert {"good.md", "bom-crlf.md", "emoji-title.md", "no-frontmatter.md", "hugo-toml.md",
-            "unknown-keys.md", "only-frontmatter.md"} <= good
+    assert {
+        "good.md",
+        "bom-crlf.md",
+        "emoji-title.md",
+        "no-frontmatter.md",
+        "hugo-toml.md",
+        "unknown-keys.md",
+        "only-frontmatter.md",
+    } <= good
 
 
 def test_no_frontmatter_takes_the_title_from_the_first_h1():
@@ -112,7 +122,9 @@ def test_missing_articles_folder_is_a_clear_error(tmp_path):
 
 
 def test_a_summary_that_introduces_a_list_takes_the_list():
-    body = "## Mitigation\n\nIn order of preference:\n\n- Kill idle sessions.\n- Add PgBouncer.\n\n## Escalation\n\nDBA.\n"
+    body = (
+        "## Mitigation\n\nIn order of preference:\n\n- Kill idle sessions.\n- Add PgBouncer.\n\n## Escalation\n\nDBA.\n"
+    )
     assert section_text(body, ("mitigation",)) == "In order of preference: Kill idle sessions. Add PgBouncer."
 
 

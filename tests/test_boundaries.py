@@ -24,8 +24,11 @@ def test_core_never_imports_the_cli_or_the_web_layer():
     for path in KB.glob("*.py"):
         if path.name in ("cli.py", "cli_authoring.py"):  # the command line is click's
             continue
-        bad = {n for n in _imports(path) if n.split(".")[0] in ("click", "flask", "waitress")
-               or n.startswith(("kb.cli", "kb.web"))}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] in ("click", "flask", "waitress") or n.startswith(("kb.cli", "kb.web"))
+        }
         assert not bad, f"{path.name} imports {bad}"
 
 

@@ -67,9 +67,19 @@ def browser(site):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -86,8 +96,11 @@ def test_paste_an_error_and_see_the_fix(site, page, shots):
     base, _ = site
     page.goto(base + "/")
     page.screenshot(path=str(shots / "home.png"))
-    page.fill("#q", "2025-11-03 08:14:22.104 UTC [48213] FATAL:  remaining connection slots are reserved "
-                    "for non-replication superuser connections")
+    page.fill(
+        "#q",
+        "2025-11-03 08:14:22.104 UTC [48213] FATAL:  remaining connection slots are reserved "
+        "for non-replication superuser connections",
+    )
     page.press("#q", "Control+Enter")
     page.wait_for_url("**/search?**")
     first = page.locator(".result").first
@@ -154,7 +167,7 @@ def test_dark_mode_follows_the_system(site, browser, shots):
     pg = ctx.new_page()
     pg.goto(base + "/search?q=" + urllib.request.quote("OOM command not allowed when used memory > 'maxmemory'"))
     bg = pg.evaluate("getComputedStyle(document.body).backgroundColor")
-    r, g, b = (int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3])
+    r, g, b = (int(x) for x in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3])
     assert r + g + b < 150, bg
     pg.screenshot(path=str(shots / "results-dark-phone.png"), full_page=False)
     ctx.close()

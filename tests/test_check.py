@@ -26,16 +26,16 @@ GOLDEN = sorted(BAD.glob("*.md"))
 
 FILLED = {
     "Summary": "On 2025-03-14 checkout returned HTTP 502 for 47 minutes because the certificate on the "
-               "internal payments load balancer expired. A new certificate fixed it.",
+    "internal payments load balancer expired. A new certificate fixed it.",
     "Impact": "- 18,400 failed checkout attempts in EU and US.\n- 412 support tickets.",
     "Detection": "`CheckoutErrorRateHigh` fired three minutes after expiry. nginx logged:\n\n```\n"
-                 "upstream SSL certificate verify error: (10:certificate has expired)\n```",
+    "upstream SSL certificate verify error: (10:certificate has expired)\n```",
     "Timeline": "| Time (UTC) | Event |\n|---|---|\n| 09:12 | Certificate expires |\n| 09:59 | Recovered |",
     "Root cause": "The listener certificate was issued by hand and never added to cert-manager or to the "
-                  "expiry probe, so nothing renewed it and nothing alerted.",
+    "expiry probe, so nothing renewed it and nothing alerted.",
     "Resolution": "Issued a new certificate from Vault PKI, uploaded it to the listener, reloaded nginx.",
     "Action items": "| Action | Owner | Ticket | Status |\n|---|---|---|---|\n"
-                    "| Manage LB certificates with cert-manager | team-sre | OPS-101 | Done |",
+    "| Manage LB certificates with cert-manager | team-sre | OPS-101 | Done |",
     "Lessons learned": "A deploy shortly before an outage is not proof of cause: read the error first.",
 }
 
@@ -92,8 +92,17 @@ def test_paths_are_checked_against_the_whole_kb(tmp_path):
     (root / "README.md").write_text("not an article\n")
     (root / "_drafts").mkdir()
     (root / "_drafts" / "half.md").write_text("---\ntitle: [unclosed\n---\n")  # kb index skips it too
-    problems = check_paths(root, [root / "dup-id-a.md", root / ".templates" / "kb.md", root / "README.md",
-                                  root / "_drafts" / "half.md", root / "_drafts"], similar=False)
+    problems = check_paths(
+        root,
+        [
+            root / "dup-id-a.md",
+            root / ".templates" / "kb.md",
+            root / "README.md",
+            root / "_drafts" / "half.md",
+            root / "_drafts",
+        ],
+        similar=False,
+    )
     assert [(Path(p.path).name, p.code) for p in problems] == [("dup-id-a.md", "E206")]
     assert "dup-id-b.md" in problems[0].message
     # A target is the file already read under root, whether spelled as read or otherwise.
@@ -121,23 +130,36 @@ def test_every_demo_article_passes(runner):
 def _fill(path: Path) -> None:
     text = path.read_text(encoding="utf-8").replace("severity:\n", "severity: SEV1\n")
     for heading, content in FILLED.items():
-        text = re.sub(rf"(## {heading}\n\n)<!-- guidance:.*?-->\n(\n\|.*?\|\n\|.*?\|\n\|.*?\|\n)?",
-                      lambda m, c=content: m.group(1) + c + "\n", text, flags=re.S)
+        text = re.sub(
+            rf"(## {heading}\n\n)<!-- guidance:.*?-->\n(\n\|.*?\|\n\|.*?\|\n\|.*?\|\n)?",
+            lambda m, c=content: m.group(1) + c + "\n",
+            text,
+            flags=re.S,
+        )
     path.write_text(text, encoding="utf-8")
 
 
 @pytest.mark.slow
 def test_author_workflow_new_check_fill_and_near_duplicate(runner, tmp_path):
     articles, no_index = tmp_path / "articles", tmp_path / "index"
-    new = runner.invoke(cli, ["new", "--articles", str(articles), "postmortem",
-                              "Checkout 502s after LB cert rotation", "--service", "checkout"])
+    new = runner.invoke(
+        cli,
+        [
+            "new",
+            "--articles",
+            str(articles),
+            "postmortem",
+            "Checkout 502s after LB cert rotation",
+            "--service",
+            "checkout",
+        ],
+    )
     path = Path(new.output.strip())
     first = _run(runner, "--articles", str(articles), "--index", str(no_index), str(path))
     assert first.exit_code == 1
     codes = re.findall(r":\d+: (\w+) (.*)", first.stdout)
     assert ("E201", "missing required key `severity` for a postmortem: one of SEV1, SEV2, SEV3, SEV4") in codes
-    assert [m for c, m in codes if c == "E301"] == [f"empty section `## {h}`: write it or delete it"
-                                                    for h in FILLED]
+    assert [m for c, m in codes if c == "E301"] == [f"empty section `## {h}`: write it or delete it" for h in FILLED]
 
     _fill(path)
     second = _run(runner, "--articles", str(articles), "--index", str(no_index), str(path))
@@ -146,10 +168,12 @@ def test_author_workflow_new_check_fill_and_near_duplicate(runner, tmp_path):
     copy = path.with_name("2025-04-02-checkout-502-again.md")
     text = path.read_text(encoding="utf-8").replace("2025-03-14", "2025-04-02")
     text = text.replace("The listener certificate was issued by hand", "Someone issued the certificate manually")
-    text = text.replace("## Resolution\n\n", "## Resolution\n\nRetried twice first; that did not help.\n"
-                                             "Then paged the edge team.\n")
-    copy.write_text(text.replace(f"id: {path.parent.name}/{path.stem}", "id: postmortems/checkout-502-again"),
-                    encoding="utf-8")
+    text = text.replace(
+        "## Resolution\n\n", "## Resolution\n\nRetried twice first; that did not help.\nThen paged the edge team.\n"
+    )
+    copy.write_text(
+        text.replace(f"id: {path.parent.name}/{path.stem}", "id: postmortems/checkout-502-again"), encoding="utf-8"
+    )
     third = _run(runner, "--articles", str(articles), "--index", str(no_index), "--format", "json", str(copy))
     dups = [p for p in json.loads(third.output)["problems"] if p["code"] == "W401"]
     assert len(dups) == 1 and dups[0]["path"] == str(copy) and str(path) in dups[0]["message"]
@@ -183,7 +207,7 @@ def test_index_vectors_and_fresh_embeddings_agree(built_index):
     arts = [f.article for f in files if f.article]
     reused = article_vectors(arts, built_index)
     fresh = _embed(arts, _open_index(built_index, None), None)
-    fresh /= ((fresh ** 2).sum(axis=1, keepdims=True) ** 0.5)
+    fresh /= (fresh**2).sum(axis=1, keepdims=True) ** 0.5
     assert ((reused * fresh).sum(axis=1) > 0.9999).all()
 
 
@@ -198,17 +222,24 @@ def test_without_an_index_the_cached_onnx_export_embeds(built_index, tmp_path, m
     shutil.copyfile(onnx, cache / onnx.name)
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))[:6]]
     arts = [f.article for f in files if f.article]
-    monkeypatch.setattr(kb.embedding, "TorchEncoder", lambda *a: pytest.fail("used torch though the cache has the export"))
+    monkeypatch.setattr(
+        kb.embedding, "TorchEncoder", lambda *a: pytest.fail("used torch though the cache has the export")
+    )
     fresh = _embed(arts, None, None, cache)
-    fresh /= ((fresh ** 2).sum(axis=1, keepdims=True) ** 0.5)
+    fresh /= (fresh**2).sum(axis=1, keepdims=True) ** 0.5
     assert ((article_vectors(arts, built_index) * fresh).sum(axis=1) > 0.9999).all()
     with pytest.raises(pytest.fail.Exception, match="used torch"):
         _embed(arts, None, None, tmp_path / "empty-cache")
 
 
 def _git(root: Path, *args: str, date: str | None = None) -> None:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin"}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+    }
     if date:
         env |= {"GIT_AUTHOR_DATE": f"{date}T12:00:00", "GIT_COMMITTER_DATE": f"{date}T12:00:00"}
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
@@ -226,8 +257,12 @@ def test_stale_articles_with_their_owner(tmp_path, runner):
     assert last_commit_dates(root) == {}
     problems = stale(root, 30, today=dt.date(2026, 1, 15))
     assert [(Path(p.path).name, p.line, p.code, p.message) for p in problems] == [
-        ("created-only.md", 4, "W501", "not updated for 45 days (since 2025-12-01, from `created`); "
-                                       "owner: none (set `owner`)"),
+        (
+            "created-only.md",
+            4,
+            "W501",
+            "not updated for 45 days (since 2025-12-01, from `created`); owner: none (set `owner`)",
+        ),
         ("old.md", 4, "W501", "not updated for 736 days (since 2024-01-10, from `updated`); owner: team-sre"),
     ]
     (root / "kb" / "edited.md").write_text(f"---\ntitle: E\ntype: kb\ncreated: 2020-01-01\n---\n{body}")
@@ -236,11 +271,14 @@ def test_stale_articles_with_their_owner(tmp_path, runner):
     _git(root, "commit", "-q", "-m", "articles", date="2025-06-30")
     assert last_commit_dates(root)["kb/undated.md"] == "2025-06-30"
     found = {Path(p.path).name: p.message for p in stale(root, 30, today=dt.date(2026, 1, 15))}
-    assert found["undated.md"] == "not updated for 199 days (since 2025-06-30, from last commit); " \
-                                  "owner: none (set `owner`)"
+    assert (
+        found["undated.md"] == "not updated for 199 days (since 2025-06-30, from last commit); "
+        "owner: none (set `owner`)"
+    )
     # A commit after `created` is a later change: dated as the index dates it, not by `created`.
-    assert found["edited.md"] == "not updated for 199 days (since 2025-06-30, from last commit); " \
-                                 "owner: none (set `owner`)"
+    assert (
+        found["edited.md"] == "not updated for 199 days (since 2025-06-30, from last commit); owner: none (set `owner`)"
+    )
     days = (dt.date.today() - dt.date(2025, 6, 30)).days + 1  # older than the commit: old.md only
     r = _run(runner, "--articles", str(root), "--stale", str(days))
     assert r.exit_code == 0 and r.stdout.count("W501") == 1 and "old.md" in r.stdout

@@ -53,7 +53,7 @@ def test_sections_summary_and_heading_paths():
     assert headings == ["Error", "Diagnosis > Check the pool"]
     err = chunks[1]
     assert "# not a heading" in err.text  # the fence kept its comment line
-    assert art.body[err.start:err.end].startswith("```")
+    assert art.body[err.start : err.end].startswith("```")
 
 
 def test_long_sections_are_windowed_with_overlap_under_the_model_limit(tokenizer):
@@ -64,7 +64,7 @@ def test_long_sections_are_windowed_with_overlap_under_the_model_limit(tokenizer
     assert len(chunks) > 3
     for c in chunks:
         assert len(tokenizer.encode(c.text).ids) <= MAX_TOKENS
-        assert art.body[c.start:c.end] in c.text
+        assert art.body[c.start : c.end] in c.text
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start < a.end  # overlap
     assert chunks[-1].end == len(art.body.rstrip())

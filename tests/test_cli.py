@@ -10,17 +10,22 @@ from .conftest import FIXTURE_KB
 
 
 def test_search_prints_results_for_people(runner, built_index):
-    r = runner.invoke(cli, ["--index", str(built_index), "search", "-k", "2",
-                            "OOM command not allowed when used memory > 'maxmemory'"])
+    r = runner.invoke(
+        cli,
+        ["--index", str(built_index), "search", "-k", "2", "OOM command not allowed when used memory > 'maxmemory'"],
+    )
     assert r.exit_code == 0, r.output
     assert "1. [strong" in r.output
     assert "Redis" in r.output and "Root cause:" in r.output
 
 
 def test_search_json_and_stdin(runner, built_index):
-    r = runner.invoke(cli, ["search", "--index", str(built_index), "--json", "-"],
-                      input="2025-02-10 14:03:22 UTC [1] FATAL:  remaining connection slots are reserved "
-                            "for non-replication superuser connections\n")
+    r = runner.invoke(
+        cli,
+        ["search", "--index", str(built_index), "--json", "-"],
+        input="2025-02-10 14:03:22 UTC [1] FATAL:  remaining connection slots are reserved "
+        "for non-replication superuser connections\n",
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["results"][0]["id"] == "known-issues/postgres-too-many-connections"
@@ -42,7 +47,9 @@ def test_empty_query_is_an_error(runner, built_index):
 def test_index_reports_counts_and_skipped_files(runner, tmp_path):
     kb = tmp_path / "articles"
     kb.mkdir()
-    (kb / "good.md").write_text("---\ntitle: Disk full on db-1\ntype: runbook\n---\n## Symptom\n\nNo space left on device\n")
+    (kb / "good.md").write_text(
+        "---\ntitle: Disk full on db-1\ntype: runbook\n---\n## Symptom\n\nNo space left on device\n"
+    )
     (kb / "bad.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
     index = tmp_path / "index"
     r = runner.invoke(cli, ["index", "--articles", str(kb), "--index", str(index)])

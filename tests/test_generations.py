@@ -39,7 +39,8 @@ def kb_copy(tmp_path, index_copy):
 
 def _touch_article(articles: Path, text: str) -> None:
     (articles / "kb" / "new-article.md").write_text(
-        f"---\ntitle: {text}\ntype: kb\n---\n## Symptom\n\n{text}\n\n## Fix\n\nRestart the flux capacitor.\n")
+        f"---\ntitle: {text}\ntype: kb\n---\n## Symptom\n\n{text}\n\n## Fix\n\nRestart the flux capacitor.\n"
+    )
 
 
 def _search_ok(index: Path, query: str = "No space left on device") -> str:
@@ -56,8 +57,11 @@ def test_a_killed_build_leaves_the_previous_generation_serving(kb_copy, delay):
             dst = articles / f"copy{n}" / src.relative_to(FIXTURE_KB)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(src.read_text(encoding="utf-8").replace("\n\n", f"\n\ncopy {n}: "), encoding="utf-8")
-    proc = subprocess.Popen([KB_BIN, "index", "--full", "--articles", str(articles), "--index", str(index)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [KB_BIN, "index", "--full", "--articles", str(articles), "--index", str(index)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(delay)
     assert proc.poll() is None, "the build ended before the kill: make it longer"
     proc.send_signal(signal.SIGKILL)
@@ -89,8 +93,12 @@ def test_two_concurrent_builds_corrupt_nothing(kb_copy):
 def test_a_waiting_build_runs_after_the_first(kb_copy):
     articles, index = kb_copy
     with store.build_lock(index):
-        proc = subprocess.Popen([KB_BIN, "index", "--wait", "60", "--articles", str(articles), "--index", str(index)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [KB_BIN, "index", "--wait", "60", "--articles", str(articles), "--index", str(index)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting for the lock
     out, err = proc.communicate(timeout=120)
@@ -108,8 +116,9 @@ def test_hot_reload_under_requests_drops_nothing(kb_copy, tmp_path):
         def hammer() -> None:
             body = json.dumps({"query": "x509: certificate has expired", "k": 3}).encode()
             while not done.is_set():
-                req = urllib.request.Request(base + "/api/v1/search", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    base + "/api/v1/search", data=body, headers={"Content-Type": "application/json"}
+                )
                 try:
                     with urllib.request.urlopen(req, timeout=30) as r:
                         assert json.load(r)["results"]
@@ -151,21 +160,27 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
     return gen
 
 
-@pytest.mark.parametrize("damage, error", [
-    (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:1000]), IndexCorrupt),
-    (lambda g: (g / "lexical_data.npy").write_bytes((g / "lexical_data.npy").read_bytes()[:200]), IndexCorrupt),
-    (lambda g: (g / "vocab.json").write_text("[]"), IndexCorrupt),
-    (lambda g: (g / "phrases.npy").write_bytes((g / "phrases.npy").read_bytes()[:300]), IndexCorrupt),
-    (lambda g: (g / "phrases.npy").write_bytes(b"garbage"), IndexCorrupt),
-    (lambda g: (g / "dense_ids.npy").write_bytes(b"\x93NUMPY garbage"), IndexCorrupt),
-    (lambda g: np.save(g / "dense_ids.npy", np.arange(3)), IndexCorrupt),  # counts that do not match
-    (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),
-    (lambda g: (g / "meta.sqlite").unlink(), IndexCorrupt),
-    (lambda g: (g / "manifest.json").write_text(json.dumps(
-        {**json.loads((g / "manifest.json").read_text()), "model_sha256": "0" * 64})), IndexIncompatible),
-])
-def test_a_damaged_generation_is_refused_and_the_old_one_keeps_serving(index_copy, damage, error, caplog,
-                                                                       monkeypatch):
+@pytest.mark.parametrize(
+    "damage, error",
+    [
+        (lambda g: (g / "dense.faiss").write_bytes((g / "dense.faiss").read_bytes()[:1000]), IndexCorrupt),
+        (lambda g: (g / "lexical_data.npy").write_bytes((g / "lexical_data.npy").read_bytes()[:200]), IndexCorrupt),
+        (lambda g: (g / "vocab.json").write_text("[]"), IndexCorrupt),
+        (lambda g: (g / "phrases.npy").write_bytes((g / "phrases.npy").read_bytes()[:300]), IndexCorrupt),
+        (lambda g: (g / "phrases.npy").write_bytes(b"garbage"), IndexCorrupt),
+        (lambda g: (g / "dense_ids.npy").write_bytes(b"\x93NUMPY garbage"), IndexCorrupt),
+        (lambda g: np.save(g / "dense_ids.npy", np.arange(3)), IndexCorrupt),  # counts that do not match
+        (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),
+        (lambda g: (g / "meta.sqlite").unlink(), IndexCorrupt),
+        (
+            lambda g: (g / "manifest.json").write_text(
+                json.dumps({**json.loads((g / "manifest.json").read_text()), "model_sha256": "0" * 64})
+            ),
+            IndexIncompatible,
+        ),
+    ],
+)
+def test_a_damaged_generation_is_refused_and_the_old_one_keeps_serving(index_copy, damage, error, caplog, monkeypatch):
     kb = KnowledgeBase(Settings(index=index_copy, reload_interval=0.0))
     old = kb.index().generation
     bad = _publish_damaged_copy(index_copy, damage).name

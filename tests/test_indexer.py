@@ -95,7 +95,9 @@ def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
     idx = KnowledgeBase(Settings(index=index_copy)).index()
     assert idx.manifest["faiss"] == "hnsw" and type(idx.dense).__name__ == "IndexHNSWSQ"
     assert idx.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
-    assert idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
+    assert (
+        idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
+    )
 
 
 def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path, index_copy):
@@ -122,8 +124,13 @@ def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path
     full_index = tmp_path / "full"
     build(replace(settings, index=full_index), log=lambda m: None, progress=False)
     fresh = KnowledgeBase(Settings(index=full_index)).index()
-    for q in ("No space left on device", "ORA-00942: table or view does not exist", "certificate has expired",
-              "zorblax quota exhausted", "OOM command not allowed when used memory > maxmemory"):
+    for q in (
+        "No space left on device",
+        "ORA-00942: table or view does not exist",
+        "certificate has expired",
+        "zorblax quota exhausted",
+        "OOM command not allowed when used memory > maxmemory",
+    ):
         assert [r.id for r in idx.search(q, k=3).results] == [r.id for r in fresh.search(q, k=3).results], q
     # Edits go on until the dead ids pass the limit: then the graph is rebuilt without them.
     for round_ in range(40):
@@ -132,8 +139,9 @@ def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path
         manifest = store.read_manifest(store.current_path(index_copy))
         if manifest["dense_tombstones"] == 0:
             break
-        assert manifest["dense_tombstones"] <= MAX_TOMBSTONES * (manifest["counts"]["chunks"]
-                                                                 + manifest["dense_tombstones"])
+        assert manifest["dense_tombstones"] <= MAX_TOMBSTONES * (
+            manifest["counts"]["chunks"] + manifest["dense_tombstones"]
+        )
     else:
         raise AssertionError("the graph was never rebuilt")
     assert not (store.current_path(index_copy) / "dense_ids.npy").is_file()
@@ -151,8 +159,11 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     git = ["git", "-C", str(articles), "-c", "user.name=t", "-c", "user.email=t@e"]
     subprocess.run(["git", "init", "-q", str(articles)], check=True)
     subprocess.run(git + ["add", "."], check=True)
-    subprocess.run(git + ["commit", "-qm", "x", "--date", "2026-02-03T10:00:00"], check=True,
-                   env={**__import__("os").environ, "GIT_COMMITTER_DATE": "2026-02-03T10:00:00"})
+    subprocess.run(
+        git + ["commit", "-qm", "x", "--date", "2026-02-03T10:00:00"],
+        check=True,
+        env={**__import__("os").environ, "GIT_COMMITTER_DATE": "2026-02-03T10:00:00"},
+    )
     index = tmp_path / "index"
     _build(articles, index)
     kb = KnowledgeBase(Settings(index=index))
@@ -164,8 +175,10 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     assert kb.index().article("c")["updated"] == "2026-02-03"
     from kb.check import stale
 
-    since = {p.path.rsplit("/", 1)[-1]: re.search(r"since (\S+),", p.message)[1]
-             for p in stale(articles, 1, today=dt.date(2030, 1, 1))}
+    since = {
+        p.path.rsplit("/", 1)[-1]: re.search(r"since (\S+),", p.message)[1]
+        for p in stale(articles, 1, today=dt.date(2030, 1, 1))
+    }
     assert since == {name: kb.index().article(name[:-3])["updated"] for name in ("a.md", "b.md", "c.md")}
 
 
@@ -185,15 +198,20 @@ def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, buil
     build(Settings(articles=FIXTURE_KB, index=index, cache=cache), log=lambda m: None, progress=False)
     copied = index / "models" / exported.name
     assert copied.read_bytes() == exported.read_bytes() and not copied.samefile(cache / exported.name)
-    assert KnowledgeBase(Settings(index=index)).search("No space left on device", k=1).results[0].id \
+    assert (
+        KnowledgeBase(Settings(index=index)).search("No space left on device", k=1).results[0].id
         == "runbooks/disk-full"
+    )
     # Without a usable cache the index gets its own export.
     calls = []
     monkeypatch.setattr(indexer, "export_onnx", lambda src, out: (calls.append(out), shutil.copyfile(exported, out)))
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("")
-    build(Settings(articles=FIXTURE_KB, index=tmp_path / "other", cache=blocked / "kb"), log=lambda m: None,
-          progress=False)
+    build(
+        Settings(articles=FIXTURE_KB, index=tmp_path / "other", cache=blocked / "kb"),
+        log=lambda m: None,
+        progress=False,
+    )
     assert calls == [tmp_path / "other" / "models" / exported.name]
 
 

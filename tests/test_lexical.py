@@ -9,11 +9,14 @@ from kb.normalize import lexical_terms
 
 
 def _docs():
-    return [lexical_terms(t) for t in (
-        "ORA-00942 table or view does not exist after migration",
-        "MySQL error 1146 table doesn't exist after migration",
-        "Redis OOM command not allowed when used memory exceeds maxmemory",
-    )]
+    return [
+        lexical_terms(t)
+        for t in (
+            "ORA-00942 table or view does not exist after migration",
+            "MySQL error 1146 table doesn't exist after migration",
+            "Redis OOM command not allowed when used memory exceeds maxmemory",
+        )
+    ]
 
 
 def test_rare_identifier_outranks_common_words():
@@ -54,10 +57,15 @@ def test_identifiers_stay_whole_and_also_yield_their_words():
 
 
 def test_an_alert_message_reaches_the_runbook_named_after_the_alert():
-    lex = Lexical.build([lexical_terms(t) for t in (
-        "KubePodCrashLooping runbook: check the container logs",
-        "KubeDaemonSetRolloutStuck runbook: check the rollout",
-    )])
+    lex = Lexical.build(
+        [
+            lexical_terms(t)
+            for t in (
+                "KubePodCrashLooping runbook: check the container logs",
+                "KubeDaemonSetRolloutStuck runbook: check the rollout",
+            )
+        ]
+    )
     scores, _ = lex.scores(lexical_terms("Pod orders/worker is crash looping on cluster prod"))
     assert int(np.argmax(scores)) == 0 and scores[1] == 0
 

@@ -16,7 +16,9 @@ def test_home_has_the_paste_box(client):
 
 
 def test_results_page_shows_root_cause_and_fix(client):
-    html = client.get("/search", query_string={"q": "x509: certificate has expired or is not yet valid"}).get_data(as_text=True)
+    html = client.get("/search", query_string={"q": "x509: certificate has expired or is not yet valid"}).get_data(
+        as_text=True
+    )
     assert "TLS handshake fails" in html
     assert "Root cause:" in html and "Fix:" in html
     assert "strong match" in html
@@ -48,7 +50,9 @@ def test_article_page_and_friendly_404(client):
 
 
 def test_feedback_form_without_javascript(client, app):
-    resp = client.post("/feedback", data={"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant"})
+    resp = client.post(
+        "/feedback", data={"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant"}
+    )
     assert resp.status_code == 303
     assert app.extensions["kb_feedback"].count() == 1
 
@@ -58,8 +62,8 @@ def test_hostile_article_html_is_sanitized(tmp_path):
     kb.mkdir()
     (kb / "evil.md").write_text(
         "---\ntitle: Evil\ntype: kb\n---\n## Payload\n\n<script>window.pwned=1</script>\n\n"
-        "<img src=x onerror=\"window.pwned=1\">\n\n[click](javascript:window.pwned=1)\n\n"
-        "<iframe src=\"https://example.com\"></iframe>\n"
+        '<img src=x onerror="window.pwned=1">\n\n[click](javascript:window.pwned=1)\n\n'
+        '<iframe src="https://example.com"></iframe>\n'
     )
     settings = Settings(articles=kb, index=tmp_path / "index", data=tmp_path / "var")
     build(settings, log=lambda m: None, progress=False)

@@ -13,8 +13,10 @@ def test_tables_code_and_heading_anchors():
 
 
 def test_active_content_is_removed():
-    html, _ = render_markdown('<script>x()</script>\n\n<img src="a.png" onerror="x()">\n\n'
-                              '[l](javascript:x())\n\n<iframe src="https://e.com"></iframe>\n')
+    html, _ = render_markdown(
+        '<script>x()</script>\n\n<img src="a.png" onerror="x()">\n\n'
+        '[l](javascript:x())\n\n<iframe src="https://e.com"></iframe>\n'
+    )
     assert "<script" not in html and "onerror" not in html
     assert "javascript:" not in html and "<iframe" not in html
     assert '<img src="a.png"' in html

@@ -8,10 +8,17 @@ import pytest
 
 from kb.schema import Issue, check_signatures, parse_date, validate
 
-GOOD = {"title": "Orders API 500: too many connections", "type": "known-issue", "status": "published",
-        "services": ["orders"], "tags": ["postgres", 502], "created": dt.date(2025, 2, 11),
-        "updated": "2025-09-30", "owner": "team-data", "signatures": ["FATAL: sorry, too many clients",
-                                                                      {"regex": r"SQLSTATE\s+53300"}]}
+GOOD = {
+    "title": "Orders API 500: too many connections",
+    "type": "known-issue",
+    "status": "published",
+    "services": ["orders"],
+    "tags": ["postgres", 502],
+    "created": dt.date(2025, 2, 11),
+    "updated": "2025-09-30",
+    "owner": "team-data",
+    "signatures": ["FATAL: sorry, too many clients", {"regex": r"SQLSTATE\s+53300"}],
+}
 
 
 def codes(issues: list[Issue]) -> list[str]:
@@ -39,8 +46,9 @@ def test_a_known_issue_without_signatures_is_a_warning():
     assert codes(issues) == ["W208"] and issues[0].severity == "warning"
 
 
-@pytest.mark.parametrize("key, value", [("type", "incident"), ("status", "live"), ("severity", "P1"),
-                                        ("severity", "sev1")])
+@pytest.mark.parametrize(
+    "key, value", [("type", "incident"), ("status", "live"), ("severity", "P1"), ("severity", "sev1")]
+)
 def test_values_outside_the_allowed_sets(key, value):
     meta = {"title": "t", "type": "postmortem", "severity": "SEV2", key: value}
     issues = validate(meta)
@@ -48,13 +56,16 @@ def test_values_outside_the_allowed_sets(key, value):
     assert repr(value) in next(i.message for i in issues if i.code == "E202")
 
 
-@pytest.mark.parametrize("meta, message", [
-    ({"services": "checkout"}, "`services` must be a list of strings, e.g. `services: [checkout]`"),
-    ({"tags": ["ok", None]}, "`tags` item 2 must be a non-empty string, not null"),
-    ({"related": [{"id": "x"}]}, "`related` item 1 must be a non-empty string, not a mapping"),
-    ({"owner": ["a", "b"]}, "`owner` must be a single string, not a list"),
-    ({"title": "two\nlines"}, "`title` must be one line"),
-])
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ({"services": "checkout"}, "`services` must be a list of strings, e.g. `services: [checkout]`"),
+        ({"tags": ["ok", None]}, "`tags` item 2 must be a non-empty string, not null"),
+        ({"related": [{"id": "x"}]}, "`related` item 1 must be a non-empty string, not a mapping"),
+        ({"owner": ["a", "b"]}, "`owner` must be a single string, not a list"),
+        ({"title": "two\nlines"}, "`title` must be one line"),
+    ],
+)
 def test_value_types(meta, message):
     issues = validate({"title": "t", "type": "kb", **meta})
     assert [i.message for i in issues if i.code == "E203"] == [message]
@@ -69,8 +80,10 @@ def test_dates_from_yaml_or_strings(value):
     assert parse_date(value) == dt.date(2025, 3, 14)
 
 
-@pytest.mark.parametrize("value, words", [("2025-3-4", "not an ISO date"), ("14/03/2025", "not an ISO date"),
-                                          ("last week", "not an ISO date")])
+@pytest.mark.parametrize(
+    "value, words",
+    [("2025-3-4", "not an ISO date"), ("14/03/2025", "not an ISO date"), ("last week", "not an ISO date")],
+)
 def test_bad_dates(value, words):
     with pytest.raises(ValueError, match=words):
         parse_date(value)
@@ -84,10 +97,10 @@ def test_updated_before_created_is_a_warning():
 
 
 def test_signatures():
-    issues = check_signatures(["connection refused", {"regex": "timed out \\((110"}, {"regex": ".*"},
-                               {"text": "x"}, "", "ab"])
-    assert [(i.code, i.item) for i in issues] == [("E205", 1), ("E205", 2), ("E205", 3), ("E205", 4),
-                                                  ("W213", 5)]
+    issues = check_signatures(
+        ["connection refused", {"regex": "timed out \\((110"}, {"regex": ".*"}, {"text": "x"}, "", "ab"]
+    )
+    assert [(i.code, i.item) for i in issues] == [("E205", 1), ("E205", 2), ("E205", 3), ("E205", 4), ("W213", 5)]
     assert "missing )" in issues[0].message
     assert "matches the empty string" in issues[1].message
     assert codes(check_signatures("just a string")) == ["E205"]
@@ -108,5 +121,7 @@ def test_type_and_folder_should_agree():
 def test_unknown_keys_are_fine_but_typos_are_pointed_out():
     assert validate({"title": "t", "type": "kb", "jira": "OPS-1", "source": "https://x"}) == []
     issues = validate({"title": "t", "type": "kb", "tag": ["x"], "sevrity": "SEV1"})
-    assert sorted(i.message for i in issues) == ["unknown key `sevrity`: did you mean `severity`?",
-                                                 "unknown key `tag`: did you mean `tags`?"]
+    assert sorted(i.message for i in issues) == [
+        "unknown key `sevrity`: did you mean `severity`?",
+        "unknown key `tag`: did you mean `tags`?",
+    ]

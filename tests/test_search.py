@@ -39,11 +39,14 @@ def test_signature_match_ranks_first_and_says_so(kb_session):
     assert top.confidence == "strong" and r.match == "strong"
 
 
-@pytest.mark.parametrize("text", [
-    "How do I bake sourdough bread at home?",
-    "the printer on floor 3 is out of toner",
-    "quarterly revenue spreadsheet formatting",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I bake sourdough bread at home?",
+        "the printer on floor 3 is out of toner",
+        "quarterly revenue spreadsheet formatting",
+    ],
+)
 def test_unrelated_queries_match_none_and_are_novel(kb_session, text):
     r = kb_session.search(text, k=5)
     assert r.match == "none"
@@ -90,10 +93,18 @@ def test_explain_shows_the_normalized_query_and_channels(kb_session):
     assert {"dense", "bm25", "signature", "score"} <= set(r.results[0].explain)
 
 
-@pytest.mark.parametrize("query, k, error", [
-    ("", 5, BadQuery), ("   \n\t", 5, BadQuery), ("x" * 20_001, 5, QueryTooLong),
-    ("disk", 0, BadQuery), ("disk", 51, BadQuery), ("disk", "ten", BadQuery), ("disk", 2.5, BadQuery),
-])
+@pytest.mark.parametrize(
+    "query, k, error",
+    [
+        ("", 5, BadQuery),
+        ("   \n\t", 5, BadQuery),
+        ("x" * 20_001, 5, QueryTooLong),
+        ("disk", 0, BadQuery),
+        ("disk", 51, BadQuery),
+        ("disk", "ten", BadQuery),
+        ("disk", 2.5, BadQuery),
+    ],
+)
 def test_bad_queries_are_rejected(kb_session, query, k, error):
     with pytest.raises(error):
         kb_session.search(query, k=k)

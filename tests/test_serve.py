@@ -28,8 +28,10 @@ def _post(url, body):
 
 def test_real_server_answers_search_over_http(server):
     base, proc = server
-    status, body, headers = _post(base + "/api/v1/search", {
-        "query": "FATAL: remaining connection slots are reserved for non-replication superuser connections"})
+    status, body, headers = _post(
+        base + "/api/v1/search",
+        {"query": "FATAL: remaining connection slots are reserved for non-replication superuser connections"},
+    )
     assert status == 200
     assert body["results"][0]["id"] == "known-issues/postgres-too-many-connections"
     assert headers["Server"] == "kb"  # waitress, not the development server

@@ -10,18 +10,24 @@ from kb.signatures import SignatureMatcher
 ALL = np.ones(10, dtype=bool)
 
 
-@pytest.mark.parametrize("sig, query, hit", [
-    ({"text": "FATAL: remaining connection slots are reserved"},
-     "2025-01-01 FATAL:   remaining connection   slots are reserved for x", True),
-    ({"text": "onnection refused"}, "dial tcp: connection refused", True),  # key word not at an edge
-    ({"text": "connection refused"}, "connection reset", False),
-    ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4077", True),
-    ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4177", False),
-    ({"regex": r"FATAL:\s+(sorry, )?too many clients"}, "FATAL:  too many clients already", True),
-    ({"regex": r"(?i)token used before issued"}, "jwt: Token Used Before Issued", True),
-    ({"regex": r"OOMKilled"}, "reason: xOOMKilledx", True),
-    ({"regex": "[unclosed"}, "[unclosed", False),  # invalid regexes are ignored, not fatal
-])
+@pytest.mark.parametrize(
+    "sig, query, hit",
+    [
+        (
+            {"text": "FATAL: remaining connection slots are reserved"},
+            "2025-01-01 FATAL:   remaining connection   slots are reserved for x",
+            True,
+        ),
+        ({"text": "onnection refused"}, "dial tcp: connection refused", True),  # key word not at an edge
+        ({"text": "connection refused"}, "connection reset", False),
+        ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4077", True),
+        ({"regex": r"PGW-E40\d\d"}, "checkout failed: PGW-E4177", False),
+        ({"regex": r"FATAL:\s+(sorry, )?too many clients"}, "FATAL:  too many clients already", True),
+        ({"regex": r"(?i)token used before issued"}, "jwt: Token Used Before Issued", True),
+        ({"regex": r"OOMKilled"}, "reason: xOOMKilledx", True),
+        ({"regex": "[unclosed"}, "[unclosed", False),  # invalid regexes are ignored, not fatal
+    ],
+)
 def test_signatures_match_like_the_author_wrote_them(sig, query, hit):
     m = SignatureMatcher([(3, sig)])
     assert (m.matches(query, ALL) == {3: sig.get("text") or sig["regex"]}) is hit
@@ -37,8 +43,10 @@ def test_filtered_out_articles_do_not_match():
 def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_listed_match():
     template = {"text": "remaining connection slots are reserved"}
     entries = [(a, template) for a in range(8)]  # a template copied into many articles
-    entries += [(8, {"text": "security token included in the request is expired"}),
-                (8, {"regex": r"An error occurred \(ExpiredToken\) when calling the \w+ operation"})]
+    entries += [
+        (8, {"text": "security token included in the request is expired"}),
+        (8, {"regex": r"An error occurred \(ExpiredToken\) when calling the \w+ operation"}),
+    ]
     m = SignatureMatcher(entries)
     patterns = m.patterns()
     assert len(patterns) == 3 and len(m) == 10  # the template once, holding its 8 articles
@@ -47,8 +55,10 @@ def test_a_shared_signature_is_tried_once_and_each_article_reports_its_first_lis
     allowed[2] = False
     hits = m.matches("FATAL: remaining connection slots are reserved for superuser", allowed)
     assert sorted(hits) == [0, 1, 3, 4, 5, 6, 7]
-    q = "An error occurred (ExpiredToken) when calling the GetObject operation: The security token " \
+    q = (
+        "An error occurred (ExpiredToken) when calling the GetObject operation: The security token "
         "included in the request is expired"
+    )
     assert m.matches(q, ALL) == {8: "security token included in the request is expired"}
 
 
@@ -74,14 +84,21 @@ def test_keyed_matching_agrees_with_trying_every_signature(n):
     codes = [f"ORA-{rng.randrange(100000):05d}" for _ in range(n)]  # no inner word: keyed by a substring
     entries = [(i, {"text": c}) for i, c in enumerate(codes)]
     entries += [(n + i, {"text": f"sqlstate {rng.randrange(100)}p{rng.randrange(100)}"}) for i in range(n)]
-    entries += [(2 * n, {"text": "connection refused"}), (2 * n + 1, {"regex": r"PGW-E40\d\d"}),
-                (2 * n + 2, {"text": "OOM"})]  # under 4 characters: ignored
+    entries += [
+        (2 * n, {"text": "connection refused"}),
+        (2 * n + 1, {"regex": r"PGW-E40\d\d"}),
+        (2 * n + 2, {"text": "OOM"}),
+    ]  # under 4 characters: ignored
     m = SignatureMatcher(entries)
     assert [p.kind for p in m.always] == ["regex"] and len(m.by_gram) > 0  # text signatures all keyed
     allowed = np.ones(2 * n + 3, dtype=bool)
-    queries = [f"db error xx{codes[3]}yy during commit: connection refused",
-               f"SQLSTATE {entries[n + 1][1]['text'].split()[1]} while writing; {codes[-1]}",
-               "PGW-E4012 at checkout, OOM", "nothing to see here", codes[0].lower()]
+    queries = [
+        f"db error xx{codes[3]}yy during commit: connection refused",
+        f"SQLSTATE {entries[n + 1][1]['text'].split()[1]} while writing; {codes[-1]}",
+        "PGW-E4012 at checkout, OOM",
+        "nothing to see here",
+        codes[0].lower(),
+    ]
     for q in queries:
         assert m.matches(q, allowed) == _brute_force(entries, q), q
     assert m.matches(queries[0], allowed) == {3: codes[3], 2 * n: "connection refused"}

@@ -14,8 +14,16 @@ from kb.templates import load_template, new_article, render, signature_from, slu
 
 TODAY = dt.date(2026, 1, 15)
 SECTIONS = {
-    "postmortem": ["Summary", "Impact", "Detection", "Timeline", "Root cause", "Resolution", "Action items",
-                   "Lessons learned"],
+    "postmortem": [
+        "Summary",
+        "Impact",
+        "Detection",
+        "Timeline",
+        "Root cause",
+        "Resolution",
+        "Action items",
+        "Lessons learned",
+    ],
     "known-issue": ["Error", "Symptoms", "Cause", "Workaround", "Permanent fix"],
     "runbook": ["Alert or symptom", "Impact", "Diagnosis", "Mitigation", "Escalation"],
     "kb": ["Overview", "Steps", "Verification", "Troubleshooting"],
@@ -83,9 +91,11 @@ def test_signature_is_the_most_salient_line_as_is_when_nothing_was_masked():
 
 
 def test_signature_is_a_regex_when_volatile_parts_were_masked():
-    text = ("2025-09-12 07:31:44,019 ERROR [orders.worker] job failed\n"
-            'psycopg2.OperationalError: connection to server at "pg-orders-01" (10.20.31.5), port 5432 '
-            "failed: FATAL:  remaining connection slots are reserved for non-replication superuser connections\n")
+    text = (
+        "2025-09-12 07:31:44,019 ERROR [orders.worker] job failed\n"
+        'psycopg2.OperationalError: connection to server at "pg-orders-01" (10.20.31.5), port 5432 '
+        "failed: FATAL:  remaining connection slots are reserved for non-replication superuser connections\n"
+    )
     sig = signature_from(text)
     assert isinstance(sig, dict)
     rx = re.compile(sig["regex"])
@@ -96,8 +106,21 @@ def test_signature_is_a_regex_when_volatile_parts_were_masked():
 
 def test_new_from_query_on_stdin_prefills_the_error_and_a_signature(runner, tmp_path):
     error = "Back-off restarting failed container api in pod orders-api-7d9f8c6b5-x2kqp_prod(3f1c2a9e-41b8-4f0e-9d0a-2c5e8b7d1a44)\n"
-    r = runner.invoke(cli, ["new", "--articles", str(tmp_path), "known-issue", "Orders API crash loop",
-                            "--from-query", "-", "--tag", "kubernetes"], input=error)
+    r = runner.invoke(
+        cli,
+        [
+            "new",
+            "--articles",
+            str(tmp_path),
+            "known-issue",
+            "Orders API crash loop",
+            "--from-query",
+            "-",
+            "--tag",
+            "kubernetes",
+        ],
+        input=error,
+    )
     assert r.exit_code == 0, r.output
     path = tmp_path / r.output.strip().removeprefix(str(tmp_path) + "/")
     art = parse_file(path, tmp_path)
@@ -119,8 +142,15 @@ def test_new_from_an_empty_query_is_an_error(runner, tmp_path):
 
 
 def test_new_prints_the_path_and_refuses_to_overwrite(runner, tmp_path):
-    args = ["new", "--articles", str(tmp_path), "postmortem", "Checkout 502s after LB cert rotation",
-            "--service", "checkout"]
+    args = [
+        "new",
+        "--articles",
+        str(tmp_path),
+        "postmortem",
+        "Checkout 502s after LB cert rotation",
+        "--service",
+        "checkout",
+    ]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert first.output.strip().endswith("-checkout-502s-after-lb-cert-rotation.md")

@@ -14,14 +14,20 @@ from kb.core import KnowledgeBase
 from kb.feedback import FeedbackStore
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     """App factory: settings from the environment unless given."""
-    app = Flask(__name__, template_folder=str(WEB_ROOT / "templates"),
-                static_folder=str(WEB_ROOT / "static"), static_url_path="/static")
+    app = Flask(
+        __name__,
+        template_folder=str(WEB_ROOT / "templates"),
+        static_folder=str(WEB_ROOT / "static"),
+        static_url_path="/static",
+    )
     settings = settings or Settings.from_env()
     app.config.update(
         KB_SETTINGS=settings,

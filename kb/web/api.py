@@ -45,7 +45,7 @@ def _json_body() -> dict[str, Any]:
     except BadRequest:
         raise BadQuery("the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise BadQuery("the body is not a JSON object - send {\"query\": \"...\"}")
+        raise BadQuery('the body is not a JSON object - send {"query": "..."}')
     return body
 
 
@@ -63,8 +63,12 @@ def search() -> Any:
     else:
         args = request.args
         query, k = args.get("q", ""), args.get("k", DEFAULT_K)
-        filters = Filters(type=args.getlist("type"), services=args.getlist("service"),
-                          tags=args.getlist("tag"), include_hidden=_flag(args.get("all")))
+        filters = Filters(
+            type=args.getlist("type"),
+            services=args.getlist("service"),
+            tags=args.getlist("tag"),
+            include_hidden=_flag(args.get("all")),
+        )
         explain = _flag(args.get("explain"))
     response = _kb().search(query, k=k, filters=filters, explain=explain)
     observe_search(response.match)
@@ -99,8 +103,7 @@ def feedback() -> Any:
     article_id = body.get("article_id")
     if isinstance(article_id, str):
         idx.article(article_id)  # 404 for an unknown article
-    row = current_app.extensions["kb_feedback"].record(
-        body.get("query"), article_id, body.get("vote"), idx.generation)
+    row = current_app.extensions["kb_feedback"].record(body.get("query"), article_id, body.get("vote"), idx.generation)
     return jsonify({"ok": True, "id": row}), 201
 
 

@@ -12,18 +12,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("kb_http_requests_total", "HTTP requests", ["route", "method", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("kb_http_request_duration_seconds", "HTTP request latency", ["route"],
-                                 buckets=(.002, .005, .01, .02, .04, .08, .16, .32, .64, 1.28, 2.56),
-                                 registry=self.registry)
-        self.no_match = Counter("kb_search_no_match_total", "Searches answered with match: none",
-                                registry=self.registry)
+        self.requests = Counter(
+            "kb_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "kb_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+            registry=self.registry,
+        )
+        self.no_match = Counter(
+            "kb_search_no_match_total", "Searches answered with match: none", registry=self.registry
+        )
         self.searches = Counter("kb_searches_total", "Searches answered", ["match"], registry=self.registry)
-        self.articles = Gauge("kb_index_articles", "Articles in the serving index generation",
-                              registry=self.registry)
-        self.generation = Gauge("kb_index_generation_info", "Serving index generation", ["generation"],
-                                registry=self.registry)
+        self.articles = Gauge("kb_index_articles", "Articles in the serving index generation", registry=self.registry)
+        self.generation = Gauge(
+            "kb_index_generation_info", "Serving index generation", ["generation"], registry=self.registry
+        )
 
 
 def init_app(app: Flask) -> None:

@@ -9,82 +9,157 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}}}},
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
     },
     "SearchRequest": {
-        "type": "object", "required": ["query"],
+        "type": "object",
+        "required": ["query"],
         "properties": {
             "query": {"type": "string", "minLength": 1, "maxLength": 20000},
             "k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
             "explain": {"type": "boolean"},
-            "filters": {"type": "object", "properties": {
-                "type": _STR_LIST, "services": _STR_LIST, "tags": _STR_LIST,
-                "include_deprecated": {"type": "boolean"}}},
+            "filters": {
+                "type": "object",
+                "properties": {
+                    "type": _STR_LIST,
+                    "services": _STR_LIST,
+                    "tags": _STR_LIST,
+                    "include_deprecated": {"type": "boolean"},
+                },
+            },
         },
     },
     "Result": {
         "type": "object",
-        "required": ["id", "title", "type", "score", "confidence", "url", "snippet", "section",
-                     "root_cause", "resolution", "services", "tags", "updated"],
+        "required": [
+            "id",
+            "title",
+            "type",
+            "score",
+            "confidence",
+            "url",
+            "snippet",
+            "section",
+            "root_cause",
+            "resolution",
+            "services",
+            "tags",
+            "updated",
+        ],
         "properties": {
-            "id": {"type": "string"}, "title": {"type": "string"},
+            "id": {"type": "string"},
+            "title": {"type": "string"},
             "type": {"enum": ["kb", "runbook", "known-issue", "postmortem"]},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
             "confidence": {"enum": ["strong", "possible", "weak"]},
-            "url": {"type": "string"}, "snippet": {"type": "string"}, "section": {"type": "string"},
-            "root_cause": _NULLABLE_STR, "resolution": _NULLABLE_STR,
-            "services": _STR_LIST, "tags": _STR_LIST, "updated": _NULLABLE_STR,
+            "url": {"type": "string"},
+            "snippet": {"type": "string"},
+            "section": {"type": "string"},
+            "root_cause": _NULLABLE_STR,
+            "resolution": _NULLABLE_STR,
+            "services": _STR_LIST,
+            "tags": _STR_LIST,
+            "updated": _NULLABLE_STR,
             "status": {"enum": ["published", "draft", "deprecated"]},
-            "highlights": {"type": "array", "items": {"type": "array", "items": {"type": "integer"},
-                                                        "minItems": 2, "maxItems": 2}},
+            "highlights": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+            },
             "signature": _NULLABLE_STR,
             "explain": {"type": "object"},
         },
     },
     "SearchResponse": {
-        "type": "object", "required": ["query", "took_ms", "match", "novel", "results"],
+        "type": "object",
+        "required": ["query", "took_ms", "match", "novel", "results"],
         "properties": {
-            "query": {"type": "string"}, "took_ms": {"type": "number", "minimum": 0},
-            "match": {"enum": ["strong", "possible", "weak", "none"]}, "novel": {"type": "boolean"},
+            "query": {"type": "string"},
+            "took_ms": {"type": "number", "minimum": 0},
+            "match": {"enum": ["strong", "possible", "weak", "none"]},
+            "novel": {"type": "boolean"},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
             "normalized": {"type": "object"},
         },
     },
     "Article": {
-        "type": "object", "required": ["id", "title", "type", "path", "body", "html", "meta"],
+        "type": "object",
+        "required": ["id", "title", "type", "path", "body", "html", "meta"],
         "properties": {
-            "id": {"type": "string"}, "title": {"type": "string"}, "type": {"type": "string"},
-            "path": {"type": "string"}, "status": {"type": "string"}, "body": {"type": "string"},
-            "html": {"type": "string"}, "meta": {"type": "object"}, "services": _STR_LIST,
-            "tags": _STR_LIST, "related": _STR_LIST, "updated": _NULLABLE_STR,
-            "root_cause": _NULLABLE_STR, "resolution": _NULLABLE_STR, "url": {"type": "string"},
-            "toc": {"type": "array"}, "signatures": {"type": "array"},
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "type": {"type": "string"},
+            "path": {"type": "string"},
+            "status": {"type": "string"},
+            "body": {"type": "string"},
+            "html": {"type": "string"},
+            "meta": {"type": "object"},
+            "services": _STR_LIST,
+            "tags": _STR_LIST,
+            "related": _STR_LIST,
+            "updated": _NULLABLE_STR,
+            "root_cause": _NULLABLE_STR,
+            "resolution": _NULLABLE_STR,
+            "url": {"type": "string"},
+            "toc": {"type": "array"},
+            "signatures": {"type": "array"},
         },
     },
     "Similar": {
-        "type": "object", "required": ["id", "results"],
-        "properties": {"id": {"type": "string"}, "results": {"type": "array", "items": {
-            "type": "object", "required": ["id", "title", "type", "score", "url"],
-            "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "type": {"type": "string"},
-                           "score": {"type": "number", "minimum": 0, "maximum": 1}, "url": {"type": "string"}}}}},
+        "type": "object",
+        "required": ["id", "results"],
+        "properties": {
+            "id": {"type": "string"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "title", "type", "score", "url"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "type": {"type": "string"},
+                        "score": {"type": "number", "minimum": 0, "maximum": 1},
+                        "url": {"type": "string"},
+                    },
+                },
+            },
+        },
     },
     "FeedbackRequest": {
-        "type": "object", "required": ["query", "article_id", "vote"],
-        "properties": {"query": {"type": "string"}, "article_id": {"type": "string"},
-                       "vote": {"enum": ["solved", "not_relevant"]}},
+        "type": "object",
+        "required": ["query", "article_id", "vote"],
+        "properties": {
+            "query": {"type": "string"},
+            "article_id": {"type": "string"},
+            "vote": {"enum": ["solved", "not_relevant"]},
+        },
     },
     "FeedbackResponse": {
-        "type": "object", "required": ["ok", "id"],
+        "type": "object",
+        "required": ["ok", "id"],
         "properties": {"ok": {"type": "boolean"}, "id": {"type": "integer"}},
     },
     "Ready": {
-        "type": "object", "required": ["status"],
-        "properties": {"status": {"enum": ["ready", "unavailable"]}, "generation": {"type": "string"},
-                       "articles": {"type": "integer"}, "built_at": _NULLABLE_STR,
-                       "git_commit": _NULLABLE_STR, "reload_error": {"type": "string"},
-                       "error": {"type": "object"}},
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"enum": ["ready", "unavailable"]},
+            "generation": {"type": "string"},
+            "articles": {"type": "integer"},
+            "built_at": _NULLABLE_STR,
+            "git_commit": _NULLABLE_STR,
+            "reload_error": {"type": "string"},
+            "error": {"type": "object"},
+        },
     },
 }
 
@@ -97,56 +172,122 @@ def _json(name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-_ERRORS = {str(code): _json("Error", text) for code, text in (
-    (400, "bad request (empty query, bad k, malformed JSON)"), (401, "missing or wrong bearer token"),
-    (404, "unknown article or route"), (405, "method not allowed"),
-    (413, "query or body too large"), (415, "body is not JSON"), (500, "internal error"),
-    (503, "no index yet - run `kb index`"))}
+_ERRORS = {
+    str(code): _json("Error", text)
+    for code, text in (
+        (400, "bad request (empty query, bad k, malformed JSON)"),
+        (401, "missing or wrong bearer token"),
+        (404, "unknown article or route"),
+        (405, "method not allowed"),
+        (413, "query or body too large"),
+        (415, "body is not JSON"),
+        (500, "internal error"),
+        (503, "no index yet - run `kb index`"),
+    )
+}
 
 
 def spec() -> dict[str, Any]:
     """The OpenAPI document."""
-    q = [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
-         {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
-         {"name": "type", "in": "query", "schema": _STR_LIST},
-         {"name": "service", "in": "query", "schema": _STR_LIST},
-         {"name": "tag", "in": "query", "schema": _STR_LIST},
-         {"name": "explain", "in": "query", "schema": {"type": "boolean"}}]
-    art = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "article id, e.g. known-issues/orders-db-too-many-connections"}]
+    q = [
+        {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+        {"name": "type", "in": "query", "schema": _STR_LIST},
+        {"name": "service", "in": "query", "schema": _STR_LIST},
+        {"name": "tag", "in": "query", "schema": _STR_LIST},
+        {"name": "explain", "in": "query", "schema": {"type": "boolean"}},
+    ]
+    art = [
+        {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "article id, e.g. known-issues/orders-db-too-many-connections",
+        }
+    ]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "kb similarity API", "version": "1.0.0",
-                 "description": "Paste an error, log excerpt, stack trace or alert; get the most similar "
-                                "known issues, post-mortems and runbooks with root cause and fix."},
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "required only when the server sets KB_API_TOKEN"}}},
+        "info": {
+            "title": "kb similarity API",
+            "version": "1.0.0",
+            "description": "Paste an error, log excerpt, stack trace or alert; get the most similar "
+            "known issues, post-mortems and runbooks with root cause and fix.",
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "required only when the server sets KB_API_TOKEN",
+                }
+            },
+        },
         "security": [{}, {"bearer": []}],
         "paths": {
             "/api/v1/search": {
-                "post": {"summary": "Search", "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref("SearchRequest")}}},
-                    "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS}},
-                "get": {"summary": "Search (query string)", "parameters": q,
-                        "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS}},
+                "post": {
+                    "summary": "Search",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("SearchRequest")}},
+                    },
+                    "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS},
+                },
+                "get": {
+                    "summary": "Search (query string)",
+                    "parameters": q,
+                    "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS},
+                },
             },
-            "/api/v1/articles/{id}": {"get": {"summary": "One article with rendered HTML", "parameters": art,
-                                               "responses": {"200": _json("Article", "the article"), **_ERRORS}}},
-            "/api/v1/articles/{id}/similar": {"get": {
-                "summary": "Articles similar to this one", "parameters": art,
-                "responses": {"200": _json("Similar", "similar articles"), **_ERRORS}}},
-            "/api/v1/feedback": {"post": {
-                "summary": "Record 'this solved it' / 'not relevant'",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FeedbackRequest")}}},
-                "responses": {"201": _json("FeedbackResponse", "recorded"), **_ERRORS}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [{}],
-                                             "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/healthz": {"get": {"summary": "Process is up", "security": [{}],
-                                 "responses": {"200": {"description": "ok"}}}},
-            "/readyz": {"get": {"summary": "Index loaded", "security": [{}],
-                                "responses": {"200": _json("Ready", "ready"), "503": _json("Ready", "no index")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [{}],
-                                 "responses": {"200": {"description": "text exposition format"}}}},
+            "/api/v1/articles/{id}": {
+                "get": {
+                    "summary": "One article with rendered HTML",
+                    "parameters": art,
+                    "responses": {"200": _json("Article", "the article"), **_ERRORS},
+                }
+            },
+            "/api/v1/articles/{id}/similar": {
+                "get": {
+                    "summary": "Articles similar to this one",
+                    "parameters": art,
+                    "responses": {"200": _json("Similar", "similar articles"), **_ERRORS},
+                }
+            },
+            "/api/v1/feedback": {
+                "post": {
+                    "summary": "Record 'this solved it' / 'not relevant'",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+                    },
+                    "responses": {"201": _json("FeedbackResponse", "recorded"), **_ERRORS},
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [{}],
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Process is up", "security": [{}], "responses": {"200": {"description": "ok"}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Index loaded",
+                    "security": [{}],
+                    "responses": {"200": _json("Ready", "ready"), "503": _json("Ready", "no index")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [{}],
+                    "responses": {"200": {"description": "text exposition format"}},
+                }
+            },
         },
     }

@@ -15,8 +15,7 @@ from kb.search import Filters
 from kb.templates import article_id, load_template, render
 
 bp = Blueprint("pages", __name__)
-TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"),
-         ("kb", "How-to")]
+TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"), ("kb", "How-to")]
 STALE_DAYS = 365
 
 
@@ -50,8 +49,13 @@ def readyz() -> Any:
         idx = kb.index()
     except KBError as e:
         return {"status": "unavailable", "error": {"code": e.code, "message": str(e)}}, 503
-    body = {"status": "ready", "generation": idx.generation, "articles": idx.article_count,
-            "built_at": idx.manifest.get("built_at"), "git_commit": idx.manifest.get("git_commit")}
+    body = {
+        "status": "ready",
+        "generation": idx.generation,
+        "articles": idx.article_count,
+        "built_at": idx.manifest.get("built_at"),
+        "git_commit": idx.manifest.get("git_commit"),
+    }
     if kb.last_reload_error:
         body["reload_error"] = kb.last_reload_error
     return body
@@ -64,8 +68,12 @@ def home() -> Any:
 
 def _filters_from_args() -> Filters:
     a = request.args
-    return Filters(type=[t for t in a.getlist("type") if t], services=[s for s in a.getlist("service") if s],
-                   tags=[t for t in a.getlist("tag") if t], include_hidden=a.get("all") == "1")
+    return Filters(
+        type=[t for t in a.getlist("type") if t],
+        services=[s for s in a.getlist("service") if s],
+        tags=[t for t in a.getlist("tag") if t],
+        include_hidden=a.get("all") == "1",
+    )
 
 
 @bp.get("/search")
@@ -87,8 +95,15 @@ def search() -> Any:
         art_id = article_id("known-issue", title, today)
         articles = current_app.config["KB_SETTINGS"].articles
         draft = render(load_template(articles, "known-issue"), "known-issue", title, art_id, today, query=q)
-    return render_template("search.html", q=q, filters=filters, r=response, write_up=command, draft=draft,
-                           thanks=request.args.get("thanks"))
+    return render_template(
+        "search.html",
+        q=q,
+        filters=filters,
+        r=response,
+        write_up=command,
+        draft=draft,
+        thanks=request.args.get("thanks"),
+    )
 
 
 @bp.get("/a/<path:article_id>")
@@ -103,8 +118,16 @@ def article(article_id: str) -> Any:
     for rid in data["related"] + ([data["meta"]["superseded_by"]] if data["meta"].get("superseded_by") else []):
         if rid in idx.by_id:
             related.append(idx.article(rid))
-    return render_template("article.html", a=data, html=html, toc=toc, similar=idx.similar(article_id, 5),
-                           edit_url=edit, extra=extra, related=related)
+    return render_template(
+        "article.html",
+        a=data,
+        html=html,
+        toc=toc,
+        similar=idx.similar(article_id, 5),
+        edit_url=edit,
+        extra=extra,
+        related=related,
+    )
 
 
 @bp.post("/feedback")
