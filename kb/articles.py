@@ -14,7 +14,8 @@ import frontmatter
 import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
-from kb.errors import ArticleError
+from kb.errors import ArticleError, ArticlesMissing
+from kb.sections import sections
 
 TYPES = ("kb", "runbook", "known-issue", "postmortem")
 STATUSES = ("published", "draft", "deprecated")
@@ -151,23 +152,24 @@ def _as_text(value: Any) -> str:
 
 
 def section_text(body: str, names: tuple[str, ...], limit: int = 600) -> str | None:
-    """The first paragraph of the first `##` section whose heading is one of `names`."""
-    for match in re.finditer(r"^#{2,3}\s+(.+?)\s*$", body, re.M):
-        if match.group(1).strip().lower().rstrip(":") in names:
-            rest = body[match.end() :]
-            nxt = re.search(r"^#{1,3}\s", rest, re.M)
-            text = rest[: nxt.start()] if nxt else rest
-            paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-            paras = [p for p in paras if not p.startswith(("```", "|", "<!--"))]
-            if paras:
-                text = paras[0]
-                # "In order of preference:" introduces the list that holds the actual answer.
-                for more in paras[1:]:
-                    if not text.rstrip().endswith(":") or len(text) > limit:
-                        break
-                    text += "\n" + more
-                para = re.sub(r"\s+", " ", re.sub(r"(?m)^\s*(?:[-*+]|\d+\.)\s+", "", text)).strip()
-                return para if len(para) <= limit else para[: limit - 1].rstrip() + "…"
+    """The first paragraph of the first `##`/`###` section whose heading is one of `names`
+    (the section runs to the next heading of level 1-3)."""
+    found = sections(body)
+    for i, s in enumerate(found):
+        if not (2 <= s.level <= 3 and s.heading.lower().rstrip(":").strip() in names):
+            continue
+        end = next((t.at for t in found[i + 1 :] if 1 <= t.level <= 3), len(body))
+        paras = [p.strip() for p in re.split(r"\n\s*\n", body[s.start : end]) if p.strip()]
+        paras = [p for p in paras if not p.startswith(("```", "|", "<!--"))]
+        if paras:
+            text = paras[0]
+            # "In order of preference:" introduces the list that holds the actual answer.
+            for more in paras[1:]:
+                if not text.rstrip().endswith(":") or len(text) > limit:
+                    break
+                text += "\n" + more
+            para = re.sub(r"\s+", " ", re.sub(r"(?m)^\s*(?:[-*+]|\d+\.)\s+", "", text)).strip()
+            return para if len(para) <= limit else para[: limit - 1].rstrip() + "…"
     return None
 
 
@@ -274,7 +276,7 @@ class LoadResult:
 def load_articles(root: Path) -> LoadResult:
     """Parse every article under root; unreadable files are reported, never fatal."""
     if not root.is_dir():
-        raise ArticleError(root, "articles folder not found (set --articles or KB_ARTICLES)", code="io")
+        raise ArticlesMissing(root)
     articles: list[Article] = []
     problems: list[ArticleError] = []
     seen: dict[str, str] = {}

@@ -18,12 +18,11 @@ import yaml
 
 from kb import schema
 from kb.articles import MAX_ARTICLE_BYTES, Article, article_paths, decode, is_article_path, parse_text
-from kb.errors import ArticleError, KBError
+from kb.errors import ArticleError, ArticlesMissing
+from kb.sections import fences, sections
 
 LARGE_BYTES = 1024 * 1024
 _PARSE_CODES = {"io": "E101", "encoding": "E102", "empty": "E103", "too_large": "E104", "yaml": "E106", "toml": "E107"}
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _GUIDANCE = re.compile(r"<!--\s*guidance:\s*(.*?)-->", re.S)
 _BLANK_ROW = re.compile(r"^\s*\|[\s|:\-]*\|?\s*$")  # a table separator or a row of empty cells
@@ -170,26 +169,14 @@ def check_file(f: ArticleFile) -> list[Problem]:
 
 def _body_problems(f: ArticleFile, strict: bool) -> list[Problem]:
     """Empty sections, leftover template guidance and an empty body."""
-    lines = f.text.split("\n")
-    visible = []  # the body with fenced code blanked: non-empty blocks leave a marker
-    heads = []
-    fence: str | None = None
-    for i in range(f.body_start, len(lines)):
-        ln = lines[i]
-        m = _FENCE.match(ln)
-        if fence is None and m:
-            fence, opened = m.group(1), len(visible)
-            visible.append("")
-        elif fence is not None:
-            if ln.strip().startswith(fence) and not ln.strip().strip(fence[0]):
-                fence = None
-            elif ln.strip():
-                visible[opened] = "\x00"
-            visible.append("")
-        else:
-            if h := _HEADING.match(ln):
-                heads.append((len(visible), len(h.group(1)), h.group(0).strip()))
-            visible.append(ln)
+    body = f.text.split("\n")[f.body_start :]
+    visible = list(body)  # the body with fenced code blanked: non-empty blocks leave a marker
+    for fence in fences(body):
+        for i in range(fence.open, min(fence.close + 1, len(body))):
+            visible[i] = ""
+        if fence.holds_text(body):
+            visible[fence.open] = "\x00"
+    heads = [(s.line, s.level, s.marker) for s in sections("\n".join(body)) if s.level]
     level = "E" if strict else "W"
     offset = f.body_start + 1  # visible index -> file line
     out: list[Problem] = []
@@ -291,7 +278,7 @@ def check_paths(
 ) -> list[Problem]:
     """Check the articles under `root`, or only `paths` (against the whole KB), sorted by place."""
     if not root.is_dir() and not paths:
-        raise KBError(f"articles folder {root} not found - set --articles or KB_ARTICLES")
+        raise ArticlesMissing(root)
     everything = [read_article(p, root, str(p)) for p in article_paths(root)] if root.is_dir() else []
     targets = _targets(root, paths, everything) if paths else everything
     problems = [p for f in targets for p in check_file(f)]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kb.articles import Article
+from kb.normalize import normalize_document
+from kb.sections import sections
 
 WINDOW_TOKENS = 200  # body tokens per chunk; with the heading prefix it stays under 256
 OVERLAP_TOKENS = 40
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
-_FENCE = re.compile(r"^(```|~~~)", re.M)
 
 # Counts tokens and returns the character offset where each token starts.
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
@@ -29,28 +28,11 @@ class Chunk:
     end: int
     kind: str = "section"  # "summary" | "section"
 
-
-def _sections(body: str) -> list[tuple[list[str], int, int]]:
-    """(heading path, start, end) of each section, ignoring `#` lines inside code fences."""
-    fenced = []
-    inside = False
-    for m in _FENCE.finditer(body):
-        if not inside:
-            start = m.start()
-        else:
-            fenced.append((start, m.end()))
-        inside = not inside
-    heads = [m for m in _HEADING.finditer(body) if not any(a <= m.start() < b for a, b in fenced)]
-    out: list[tuple[list[str], int, int]] = []
-    path: list[tuple[int, str]] = []
-    pos = 0
-    for m in heads:
-        out.append(([h for _, h in path], pos, m.start()))
-        level, title = len(m.group(1)), m.group(2).strip()
-        path = [(lv, h) for lv, h in path if lv < level] + [(level, title)]
-        pos = m.end()
-    out.append(([h for _, h in path], pos, len(body)))
-    return [(p, s, e) for p, s, e in out if body[s:e].strip()]
+    @property
+    def embedded(self) -> str:
+        """The text the model embeds for this chunk (the one place it is made: the build, its
+        vector-reuse hash and `kb check`'s near-duplicate vectors all use it)."""
+        return normalize_document(self.text)
 
 
 def summary_text(article: Article) -> str:
@@ -68,8 +50,11 @@ def summary_text(article: Article) -> str:
 def chunk_article(article: Article, offsets: TokenOffsets) -> list[Chunk]:
     """Split an article into chunks that each fit the model window."""
     chunks = [Chunk(article.id, "", summary_text(article), 0, 0, kind="summary")]
-    for path, start, end in _sections(article.body):
-        heading = " > ".join(h for h in path if h != article.title)
+    for section in sections(article.body):
+        start, end = section.start, section.end
+        if not article.body[start:end].strip():
+            continue
+        heading = " > ".join(h for h in section.path if h != article.title)
         prefix = f"{article.title}: {heading}\n" if heading else f"{article.title}\n"
         raw = article.body[start:end]
         lead = len(raw) - len(raw.lstrip())

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
+
+from kb.errors import ConfigError
 
 MAX_QUERY_CHARS = 20_000
 MIN_SIGNATURE_CHARS = 4  # shorter text signatures are ignored by search (`kb check` warns, W213)
 MAX_K = 50
 DEFAULT_K = 10
+FAISS_KINDS = ("auto", "flat", "hnsw")
+
+_T = TypeVar("_T", int, float)
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,19 @@ class Settings:
     faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
     cache: Path | None = None  # where the model's ONNX export is kept for every index; None = none
 
+    def __post_init__(self) -> None:
+        if self.faiss not in FAISS_KINDS:
+            raise ConfigError(f"unknown dense index kind {self.faiss!r} (KB_FAISS / --faiss): use flat, hnsw or auto")
+        if self.reload_interval < 0:
+            raise ConfigError(f"KB_RELOAD_INTERVAL must be 0 or more seconds, not {self.reload_interval}")
+        if self.rate_limit < 0:
+            raise ConfigError(f"KB_RATE_LIMIT must be 0 (off) or more requests a minute, not {self.rate_limit}")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read KB_* variables, then apply non-None overrides (CLI options)."""
         env = os.environ if env is None else env
+        cache_home = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         s = cls(
             articles=Path(env.get("KB_ARTICLES", "articles")),
             index=Path(env.get("KB_INDEX", "index")),
@@ -39,15 +54,24 @@ class Settings:
             model=env.get("KB_MODEL") or None,
             api_token=env.get("KB_API_TOKEN") or None,
             repo_url=env.get("KB_REPO_URL") or None,
-            reload_interval=float(env.get("KB_RELOAD_INTERVAL", "2.0")),
-            rate_limit=int(env.get("KB_RATE_LIMIT", "0") or 0),
-            faiss=env.get("KB_FAISS", "auto") or "auto",
-            cache=Path(env["KB_CACHE"])
-            if env.get("KB_CACHE")
-            else Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb",
+            reload_interval=_number(env, "KB_RELOAD_INTERVAL", 2.0, float, "a number of seconds"),
+            rate_limit=_number(env, "KB_RATE_LIMIT", 0, int, "a whole number of requests a minute"),
+            faiss=env.get("KB_FAISS") or "auto",
+            cache=Path(env["KB_CACHE"]) if env.get("KB_CACHE") else cache_home / "kb",
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):
             if key in given:
                 given[key] = Path(str(given[key]))
         return replace(s, **given)  # type: ignore[arg-type]
+
+
+def _number(env: Mapping[str, str], key: str, default: _T, kind: Callable[[str], _T], what: str) -> _T:
+    """A numeric variable; a value that is not one is a ConfigError naming the variable."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not {what}") from None

@@ -60,6 +60,45 @@ class IndexLocked(KBError):
     status = 409
 
 
+class ConfigError(KBError):
+    """A setting (an option or a KB_* variable) that kb cannot use."""
+
+    code = "config_error"
+    status = 500
+
+
+class ArticlesMissing(KBError):
+    code = "articles_missing"
+    status = 503
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(f"articles folder {root} not found - set --articles or KB_ARTICLES")
+
+
+class PortInUse(KBError):
+    code = "port_in_use"
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"{host}:{port} is already in use - stop the other server, or pick another port with "
+            f"`kb serve --port N` (`make run PORT=N`)"
+        )
+
+
+class Unauthorized(KBError):
+    code = "unauthorized"
+    status = 401
+
+
+class RateLimited(KBError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ModelError(KBError):
     code = "model_error"
     status = 500

@@ -105,7 +105,7 @@ def _plan(settings: Settings, prev: Previous, identity: dict[str, str]) -> _Plan
     """Stat every file; copy unchanged ones from the previous generation, parse the rest."""
     root = settings.articles
     if not root.is_dir():
-        raise ArticleError(root, "articles folder not found (set --articles or KB_ARTICLES)", code="io")
+        raise ArticlesMissing(root)
     plan = _Plan()
     old_ids = prev.ids() if prev.reusable else {}
     seen: dict[str, str] = {}

@@ -20,12 +20,12 @@ from kb.articles import FOLDER_TYPES, TYPES, decode
 from kb.errors import KBError
 from kb.normalize import SALIENT, mask_volatile, normalize_query, strip_prefix
 from kb.schema import LIST_KEYS
+from kb.sections import sections
 
 TYPE_FOLDERS = {**{t: f for f, t in FOLDER_TYPES.items()}, "kb": "kb"}
 # The section that receives a pasted error (`--from-query`), by preference.
 QUERY_SECTIONS = ("error", "alert or symptom", "symptoms", "symptom", "detection", "troubleshooting")
 _FRONTMATTER = re.compile(r"\A---\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
-_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 
 
 def load_template(root: Path, kind: str) -> str:
@@ -126,11 +126,13 @@ def _insert_query(body: str, text: str) -> str:
         _fenced(text) + "\n<!-- guidance: pasted by `kb new --from-query`: remove secrets and "
         "customer data, keep the lines that identify the error. -->\n"
     )
-    headings = {m.group(1).strip().lower().rstrip(":"): m for m in reversed(list(_HEADING.finditer(body)))}
+    headings = {s.heading.lower().rstrip(":"): s for s in reversed(sections(body)) if s.level}
     target = next((headings[name] for name in QUERY_SECTIONS if name in headings), None)
     if target is None:
         return f"\n## Error\n\n{block}\n{body.lstrip(chr(10))}"
-    return f"{body[: target.end()]}\n\n{block}{body[target.end() :]}"
+    end = body.find("\n", target.at)  # the end of the heading line
+    end = len(body) if end < 0 else end
+    return f"{body[:end]}\n\n{block}{body[end:]}"
 
 
 def render(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.articles import load_articles, parse_file, parse_text, section_text
-from kb.errors import ArticleError
+from kb.errors import ArticleError, ArticlesMissing
 
 from .conftest import DATA, FIXTURE_KB
 
@@ -117,7 +117,7 @@ def test_readmes_and_hidden_folders_are_not_articles(tmp_path):
 
 
 def test_missing_articles_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(ArticleError, match="articles folder not found"):
+    with pytest.raises(ArticlesMissing, match="articles folder .*nope not found - set --articles"):
         load_articles(tmp_path / "nope")
 
 
