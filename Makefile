@@ -28,11 +28,14 @@ run: setup
 	$(BIN)/kb index
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff (lint and format) and mypy; `make test` runs them first, so CI does too.
 lint: setup
 	$(BIN)/ruff check kb tests bench
+	$(BIN)/ruff format --check kb tests bench
+	$(BIN)/mypy
 
 check: setup
 	$(BIN)/kb check

@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import numpy as np  # noqa: E402
 from run import short_queries  # noqa: E402
 
+from kb.channels import Query  # noqa: E402
 from kb.config import Settings  # noqa: E402
 from kb.core import KnowledgeBase  # noqa: E402
 from kb.fusion import Candidate  # noqa: E402
@@ -28,17 +30,13 @@ from kb.normalize import normalize_query  # noqa: E402
 
 
 def dense_only(idx, query: str, k: int = 10) -> list:
+    """The dense channel alone, with the same result assembly as a fused search."""
     norm = normalize_query(query)
-    best = idx._dense_best(idx.encoder.encode([norm.dense]), idx.published)
-    top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-    return idx._results(
-        [
-            Candidate(article=a, dense=s, chunk=ci, lexical=0.0, lexical_rel=0.0, coverage=0.0, score=s)
-            for a, (s, ci) in top
-        ],
-        norm,
-        False,
-    )
+    hits = idx.dense.candidates(Query(query, norm), idx.catalog.published)
+    arts = hits.ranked()[:k]
+    cosine = hits.cosine(np.array(arts, dtype=np.int64)).tolist()
+    cands = [Candidate(article=a, base=c, chunk=hits.chunk(a), score=c) for a, c in zip(arts, cosine, strict=True)]
+    return idx._results(cands, {}, norm, False)
 
 
 def main() -> None:

@@ -25,13 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from kb.config import Settings  # noqa: E402
 from kb.core import KnowledgeBase  # noqa: E402
-from kb.indexer import dense_index  # noqa: E402
+from kb.dense import new_faiss  # noqa: E402
 from kb.normalize import normalize_query  # noqa: E402
 
 
 def hnsw(vectors: np.ndarray) -> faiss.Index:
     """The approximate index exactly as `kb index` builds it."""
-    index = dense_index("hnsw")
+    index = new_faiss("hnsw")
     index.add(vectors)
     return index
 
@@ -63,12 +63,12 @@ def timing() -> None:
 def recall(spec: str) -> None:
     index_dir, _, queries_path = spec.partition(":")
     idx = KnowledgeBase(Settings(index=Path(index_dir))).index()
-    vectors = idx.chunk_vectors(np.arange(idx.live))
+    vectors = idx.dense.index.vectors(np.arange(idx.dense.index.chunks))
     if queries_path:
         texts = [json.loads(line)["query"] for line in Path(queries_path).read_text().splitlines() if line.strip()]
     else:  # the articles' own titles, as paraphrase-free queries
-        texts = [r[0] for r in idx.conn.execute("SELECT title FROM articles LIMIT 500")]
-    q = idx.encoder.encode([normalize_query(t).dense for t in texts[:500]])
+        texts = [r[0] for r in idx.meta.conn.execute("SELECT title FROM articles LIMIT 500")]
+    q = idx.dense.encoder.encode([normalize_query(t).dense for t in texts[:500]])
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
     _, exact = flat.search(q, 10)

@@ -73,18 +73,16 @@ def standin_build(articles: Path, index: Path) -> None:
 
 def raw_encode_rate(index: Path, sample: int = 1500) -> float:
     """Chunks/s of the bare model on a sample of the index's own chunk texts."""
-    import sqlite3
 
-    from kb import store
-    from kb.indexer import index_encoder
+    from kb.embedding import index_encoder
     from kb.normalize import normalize_document
+    from kb.store import Generation
 
-    conn = sqlite3.connect(store.current_path(index) / "meta.sqlite")
-    texts = [normalize_document(r[0]) for r in conn.execute("SELECT text FROM chunks")]
+    gen = Generation.current(index)
+    texts = [normalize_document(r[0]) for r in gen.metadata().conn.execute("SELECT text FROM chunks")]
     random.Random(3).shuffle(texts)
     texts = texts[:sample]
-    manifest = json.loads((store.current_path(index) / "manifest.json").read_text())
-    enc = index_encoder(index / manifest["onnx"])  # the very encoder `kb index` uses
+    enc = index_encoder(gen.model_file("onnx"))  # the very encoder `kb index` uses
     enc.encode(texts[:64])
     started = time.perf_counter()
     enc.encode(texts)
@@ -304,9 +302,9 @@ def build_figures(articles: Path, index: Path, standin: bool) -> dict[str, float
         subprocess.run([str(BIN / "python"), __file__, "--standin-build", str(articles), str(index)], check=True)
         return {"standin_build_s": time.perf_counter() - started}
     seconds = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index))
-    from kb import store
+    from kb.store import Generation
 
-    chunks = store.read_manifest(store.current_path(index))["counts"]["chunks"]
+    chunks = Generation.current(index).manifest["counts"]["chunks"]
     rate = raw_encode_rate(index)
     return {
         "full_build_s": seconds,
@@ -327,9 +325,9 @@ def bench_size(n: int, standin: bool) -> dict[str, object]:
         fig.update({k: v for k, v in earlier.items() if k in BUILD_KEYS})  # re-measure the rest only
     else:
         fig.update(build_figures(articles, index, standin))
-    from kb import store
+    from kb.store import Generation
 
-    manifest = store.read_manifest(store.current_path(index))
+    manifest = Generation.current(index).manifest
     fig.update(chunks=manifest["counts"]["chunks"], faiss=manifest["faiss"])
     fig["noop_reindex_s"] = sh(str(BIN / "kb"), "index", "--articles", str(articles), "--index", str(index))
     one = next(articles.glob("runbooks/*.md"))

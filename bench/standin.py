@@ -30,8 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kb.embedding import DIM, load_tokenizer, model_dir  # noqa: E402
-from kb.indexer import index_encoder  # noqa: E402 - bound before run.py swaps in StandInEncoder
+from kb.embedding import (  # noqa: E402
+    DIM,
+    index_encoder,  # noqa: E402 - the real one, whatever run.py swaps into kb.indexer
+    load_tokenizer,
+    model_dir,
+)
 
 FIT_SAMPLE = 2000  # chunks embedded by the real model to fit the map (~30 s here)
 HELD_OUT = 500  # of those, kept out of the fit to measure the residual spread
@@ -87,34 +91,29 @@ class StandInEncoder:
 def validate(index_dir: Path) -> None:
     """Real vectors of an index beside stand-ins for the same chunks and isotropic random ones:
     HNSW search time for real queries, recall@10, and the mean pairwise cosine."""
-    import sqlite3
-
     import faiss
 
-    from kb import store
     from kb.config import Settings
     from kb.core import KnowledgeBase
-    from kb.indexer import dense_index
+    from kb.dense import DenseIndex, new_faiss
     from kb.normalize import normalize_document, normalize_query
+    from kb.store import Generation
 
     sys.path.insert(0, str(ROOT / "bench"))
     from run import short_queries
 
-    gen = store.current_path(index_dir)
-    manifest = store.read_manifest(gen)
-    dense = faiss.read_index(str(gen / "dense.faiss"))
-    ids = store.dense_ids(gen, dense.ntotal)
-    real = store.chunk_vectors(dense, ids, np.arange(len(ids))).astype(np.float32)
-    conn = sqlite3.connect(gen / "meta.sqlite")
-    texts = [normalize_document(r[0]) for r in conn.execute("SELECT text FROM chunks ORDER BY idx")]
-    standin = StandInEncoder(index_dir / manifest["onnx"])
+    gen = Generation.current(index_dir)
+    dense = DenseIndex.load(gen)
+    real = dense.vectors(np.arange(dense.chunks)).astype(np.float32)
+    texts = [normalize_document(r[0]) for r in gen.metadata().conn.execute("SELECT text FROM chunks ORDER BY idx")]
+    standin = StandInEncoder(gen.model_file("onnx"))
     fit = standin.fit(texts)
     stand = standin.encode(texts)
     rng = np.random.default_rng(0)
     rand = rng.standard_normal(real.shape).astype(np.float32)
     rand /= np.linalg.norm(rand, axis=1, keepdims=True)
     idx = KnowledgeBase(Settings(index=index_dir)).index()
-    queries = idx.encoder.encode([normalize_query(q).dense for q in short_queries(300)])
+    queries = idx.dense.encoder.encode([normalize_query(q).dense for q in short_queries(300)])
     sample = rng.choice(len(real), min(2000, len(real)), replace=False)
     print(
         f"{index_dir}: {len(real):,} chunks; stand-in fitted on {fit['fit_chunks']} chunks, "
@@ -122,7 +121,7 @@ def validate(index_dir: Path) -> None:
     )
     for name, vectors in (("real", real), ("stand-in", stand), ("random", rand)):
         faiss.omp_set_num_threads(2)
-        index = dense_index("hnsw")
+        index = new_faiss("hnsw")
         index.add(vectors)
         faiss.omp_set_num_threads(1)
         times = []

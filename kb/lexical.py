@@ -10,10 +10,16 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
+
+from kb.channels import Channel, Hits, OpenContext, Query
+from kb.errors import IndexCorrupt
+from kb.store import Generation
+
+CANDIDATES = 50  # articles the lexical channel proposes per query
 
 K1 = 1.2
 B = 0.75
@@ -77,31 +83,35 @@ class Lexical:
         lex.counts = counts
         return lex
 
-    def save(self, folder: Path) -> None:
-        np.save(folder / "lexical_indptr.npy", np.asarray(self._indptr, dtype=np.int64))
-        np.save(folder / "lexical_indices.npy", np.asarray(self._indices, dtype=np.int32))
-        np.save(folder / "lexical_data.npy", np.asarray(self._data, dtype=np.float32))
-        np.save(folder / "lexical_shape.npy", np.array([len(self.vocab), self.n_docs], dtype=np.int64))
+    def save(self, gen: Generation) -> None:
+        np.save(gen.file("lexical_indptr"), np.asarray(self._indptr, dtype=np.int64))
+        np.save(gen.file("lexical_indices"), np.asarray(self._indices, dtype=np.int32))
+        np.save(gen.file("lexical_data"), np.asarray(self._data, dtype=np.float32))
+        np.save(gen.file("lexical_shape"), np.array([len(self.vocab), self.n_docs], dtype=np.int64))
         if self.counts is not None:
-            sparse.save_npz(folder / "counts.npz", self.counts, compressed=False)
+            sparse.save_npz(gen.file("counts"), self.counts, compressed=False)
         vocab = sorted(self.vocab, key=self.vocab.__getitem__)
-        (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        np.save(folder / "idf.npy", self.idf)
+        gen.file("vocab").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        np.save(gen.file("idf"), self.idf)
 
     @classmethod
-    def load(cls, folder: Path) -> Lexical:
-        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        idf = np.load(folder / "idf.npy")
-        if not (folder / "lexical_shape.npy").is_file():  # written before the arrays were mapped
-            return cls(sparse.load_npz(folder / "lexical.npz").tocsr(), vocab, idf)
-        n_terms, n_docs = (int(x) for x in np.load(folder / "lexical_shape.npy"))
+    def load(cls, gen: Generation) -> Lexical:
+        vocab = json.loads(gen.file("vocab").read_text(encoding="utf-8"))
+        idf = np.load(gen.file("idf"))
+        n_terms, n_docs = (int(x) for x in np.load(gen.file("lexical_shape")))
         indptr, indices, data = (
-            np.load(folder / f"lexical_{name}.npy", mmap_mode="r") for name in ("indptr", "indices", "data")
+            np.load(gen.file(f"lexical_{name}"), mmap_mode="r") for name in ("indptr", "indices", "data")
         )
         if not (n_terms == len(vocab) == len(idf) == len(indptr) - 1 and indptr[-1] == len(indices) == len(data)):
             raise ValueError("the BM25 arrays do not match the vocabulary")
         # Plain ndarray views of the maps (no copy): slicing a np.memmap costs more than the lookup.
         return cls(None, vocab, idf, (np.asarray(indptr), np.asarray(indices), np.asarray(data), n_docs))
+
+    @staticmethod
+    def stored_counts(gen: Generation, articles: np.ndarray) -> tuple[Any, list[str]]:
+        """The term-count rows of `articles` in a generation, and its vocabulary (for the next build)."""
+        counts = sparse.load_npz(gen.file("counts")).tocsr()[articles]
+        return counts, json.loads(gen.file("vocab").read_text(encoding="utf-8"))
 
     def scores(self, terms: list[str]) -> tuple[np.ndarray, float]:
         """BM25 score of every article, and the share of the query's IDF mass the KB knows."""
@@ -160,3 +170,85 @@ def count_matrix(counters: list[Counter[str]], vocab: list[str]) -> tuple[sparse
         shape=(len(counters), len(vocab)),
     )
     return m, vocab
+
+
+def _kth_largest(vals: np.ndarray, k: int) -> float:
+    """The k-th largest of vals (len(vals) >= k).
+
+    np.partition over all of them costs ~0.5 ms at 100k articles. The 8th largest of a 1-in-16
+    sample is a cheap bound that usually leaves a few hundred values; when at least k pass it,
+    the k-th largest is among them (exact), else all are used.
+    """
+    if len(vals) > 64 * k:
+        sample = vals[::16]
+        bound = np.partition(sample, len(sample) - 8)[len(sample) - 8]
+        top = vals[vals >= bound]
+        if len(top) >= k:
+            vals = top
+    return float(np.partition(vals, len(vals) - k)[len(vals) - k])
+
+
+class LexicalChannel(Channel):
+    """BM25 over whole articles."""
+
+    name = "lexical"
+
+    def __init__(self, index: Lexical) -> None:
+        self.index = index
+
+    @classmethod
+    def open(cls, ctx: OpenContext) -> LexicalChannel:
+        try:
+            index = Lexical.load(ctx.generation)
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt files
+            raise IndexCorrupt(f"{ctx.generation.path} is damaged ({e}) - run `kb index --full`") from e
+        if index.n_docs != ctx.catalog.count:
+            raise IndexCorrupt(f"{ctx.generation.path} is inconsistent (article counts differ) - run `kb index --full`")
+        return cls(index)
+
+    def candidates(self, query: Query, allowed: np.ndarray) -> LexicalHits:
+        return LexicalHits(self.index, query.norm.terms, allowed)
+
+
+class LexicalHits(Hits):
+    """BM25 scores of every allowed article; the best-scoring ones are proposed."""
+
+    def __init__(self, index: Lexical, terms: list[str], allowed: np.ndarray) -> None:
+        self._index = index
+        self._terms = terms
+        raw, _ = index.scores(terms)
+        self.bm25 = np.where(allowed, raw, 0.0)
+        self.best = float(self.bm25.max()) if self.bm25.size else 0.0
+        # Those at or above the k-th score among the ones that scored (ties may add a few).
+        hit = np.flatnonzero(self.bm25 > 0)
+        if len(hit) > CANDIDATES:
+            vals = self.bm25[hit]
+            hit = hit[vals >= _kth_largest(vals, CANDIDATES)]
+            if len(hit) > 2 * CANDIDATES:  # many equal scores: keep a fixed number
+                hit = np.sort(hit[np.argsort(-self.bm25[hit], kind="stable")[:CANDIDATES]])
+        self._proposed = hit.astype(np.int64)
+
+    @property
+    def proposed(self) -> np.ndarray:
+        return self._proposed
+
+    def _parts(self, articles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw BM25, BM25 relative to the best, and the IDF share of the query's terms held."""
+        lexv = self.bm25[articles]
+        rel = lexv / self.best if self.best > 0 else np.zeros(len(articles))
+        cover = np.where(lexv > 0, self._index.coverage(self._terms, articles), 0.0)
+        return lexv, rel, cover
+
+    def scores(self, articles: np.ndarray) -> np.ndarray:
+        """Relative BM25 x the IDF-weighted share of the query's terms the article holds, so that
+        the single best lexical hit is not "perfect" when it shares only common words."""
+        _, rel, cover = self._parts(articles)
+        return rel * cover
+
+    def explain(self, article: int) -> dict[str, Any]:
+        lexv, rel, cover = (float(x[0]) for x in self._parts(np.array([article])))
+        return {"bm25": round(lexv, 3), "bm25_relative": round(rel, 3), "term_coverage": round(cover, 3)}
+
+    def ranked(self) -> list[int]:
+        arts = self._proposed
+        return arts[np.lexsort((arts, -self.bm25[arts]))].tolist()

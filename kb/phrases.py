@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import zlib
-from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from kb.channels import Channel, Hits, OpenContext, Query
+from kb.errors import IndexCorrupt
+from kb.store import Generation
 
 MAX_CHARS = 50_000
 
@@ -50,27 +53,29 @@ class Phrases:
         hashes = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint32)
         return cls(hashes.astype(np.uint32), offsets)
 
-    def save(self, folder: Path) -> None:
-        np.save(folder / "phrases.npy", self.hashes)
-        np.save(folder / "phrase_offsets.npy", self.offsets)
+    def save(self, gen: Generation) -> None:
+        assert self.hashes is not None
+        np.save(gen.file("phrases"), self.hashes)
+        np.save(gen.file("phrase_offsets"), self.offsets)
 
     @classmethod
-    def load(cls, folder: Path) -> Phrases:
+    def load(cls, gen: Generation) -> Phrases:
+        """Every article's hashes, memory-mapped (for the next build to copy from)."""
         # A plain ndarray view of the mapped file (no copy): slicing a np.memmap costs more than
         # the lookup.
-        hashes = np.asarray(np.load(folder / "phrases.npy", mmap_mode="r"))
-        return cls(hashes, np.load(folder / "phrase_offsets.npy"))
+        hashes = np.asarray(np.load(gen.file("phrases"), mmap_mode="r"))
+        return cls(hashes, np.load(gen.file("phrase_offsets")))
 
     @classmethod
-    def open(cls, folder: Path) -> Phrases:
+    def open(cls, gen: Generation) -> Phrases:
         """For serving: the offsets in memory, an article's hashes read from the file when asked.
 
         Not a memory map: the kernel maps the cached pages around each one touched, and after a
         15 s load run at 100k articles the map held 93 of the file's 100 MB in the server's RSS.
         A read of one article's hashes costs a few microseconds.
         """
-        offsets = np.load(folder / "phrase_offsets.npy")
-        f = (folder / "phrases.npy").open("rb")
+        offsets = np.load(gen.file("phrase_offsets"))
+        f = gen.file("phrases").open("rb")
         try:
             fmt = np.lib.format
             read_header = fmt.read_array_header_1_0 if fmt.read_magic(f)[0] == 1 else fmt.read_array_header_2_0
@@ -83,7 +88,8 @@ class Phrases:
                 or os.fstat(f.fileno()).st_size < start + 4 * shape[0]
             ):
                 raise ValueError(
-                    f"phrases.npy holds {shape} {dtype}, {int(offsets[-1])} uint32 expected, or is truncated"
+                    f"{gen.file('phrases').name} holds {shape} {dtype}, {int(offsets[-1])} uint32 expected, "
+                    "or is truncated"
                 )
         except Exception:
             f.close()
@@ -112,3 +118,42 @@ class Phrases:
         pos = np.searchsorted(own, query)
         pos[pos >= len(own)] = 0
         return float(np.count_nonzero(own[pos] == query)) / len(query)
+
+
+class PhraseChannel(Channel):
+    """Re-ranks the best candidates by the share of the query found verbatim in each."""
+
+    name = "phrases"
+    rerank = True
+
+    def __init__(self, phrases: Phrases) -> None:
+        self.phrases = phrases
+
+    @classmethod
+    def open(cls, ctx: OpenContext) -> PhraseChannel:
+        try:
+            phrases = Phrases.open(ctx.generation)
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt files
+            raise IndexCorrupt(f"{ctx.generation.path} is damaged ({e}) - run `kb index --full`") from e
+        if len(phrases.offsets) != ctx.catalog.count + 1:
+            phrases.close()
+            raise IndexCorrupt(f"{ctx.generation.path} is inconsistent (article counts differ) - run `kb index --full`")
+        return cls(phrases)
+
+    def candidates(self, query: Query, allowed: np.ndarray) -> PhraseHits:
+        return PhraseHits(self.phrases, phrase_hashes(query.norm.dense))
+
+    def close(self) -> None:
+        self.phrases.close()
+
+
+class PhraseHits(Hits):
+    def __init__(self, phrases: Phrases, query: np.ndarray) -> None:
+        self._phrases = phrases
+        self._query = query
+
+    def scores(self, articles: np.ndarray) -> np.ndarray:
+        return np.array([self._phrases.overlap(self._query, a) for a in articles.tolist()], dtype=np.float64)
+
+    def explain(self, article: int) -> dict[str, Any]:
+        return {"phrase": round(self._phrases.overlap(self._query, article), 3)}

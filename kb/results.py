@@ -61,6 +61,20 @@ class Result:
     explain: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class SimilarArticle:
+    """An article near another one (`similar`), with the cosine of their mean vectors."""
+
+    id: str
+    title: str
+    type: str
+    score: float
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "type": self.type, "score": self.score, "url": self.url}
+
+
 @dataclass
 class Response:
     query: str
@@ -89,22 +103,27 @@ class Response:
 _SPACES = re.compile(r"[ \t]+")
 
 
-def validate(query: Any, k: Any) -> tuple[str, int]:
+def validate_k(k: object, maximum: int = MAX_K) -> int:
+    """`k` as an int from 1 to `maximum` (a numeric string is accepted from query strings)."""
+    if isinstance(k, str):
+        try:
+            k = int(k.strip())
+        except ValueError:
+            raise BadQuery(f"`k` must be an integer from 1 to {maximum}") from None
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise BadQuery(f"`k` must be an integer from 1 to {maximum}")
+    if not 1 <= k <= maximum:
+        raise BadQuery(f"`k` must be an integer from 1 to {maximum}, not {k}")
+    return k
+
+
+def validate(query: object, k: object) -> tuple[str, int]:
     """Check a query and k the same way for every surface."""
     if not isinstance(query, str) or not query.strip():
         raise BadQuery("the query is empty - paste an error message, log excerpt or symptom")
     if len(query) > MAX_QUERY_CHARS:
         raise QueryTooLong(f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
-    if isinstance(k, bool) or not isinstance(k, int):
-        try:
-            k = int(str(k).strip()) if isinstance(k, str) else None
-        except ValueError:
-            k = None
-        if k is None:
-            raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}")
-    if not 1 <= k <= MAX_K:
-        raise BadQuery(f"`k` must be an integer from 1 to {MAX_K}, not {k}")
-    return query, k
+    return query, validate_k(k)
 
 
 def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
@@ -113,10 +132,9 @@ def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
 
 
-def make_snippet(chunk: dict[str, Any], rx: re.Pattern[str] | None) -> tuple[str, str, list[list[int]]]:
-    """A window of the section around the first query term (`rx`, from term_pattern), with term
-    highlight ranges."""
-    text = chunk.get("text") or ""
+def make_snippet(text: str, rx: re.Pattern[str] | None) -> tuple[str, list[list[int]]]:
+    """A window of a section chunk's text around the first query term (`rx`, from term_pattern),
+    with term highlight ranges."""
     if "\n" in text:  # drop the "title: heading" prefix line that was embedded
         text = text.split("\n", 1)[1]
     text = _SPACES.sub(" ", text).strip()
@@ -131,7 +149,7 @@ def make_snippet(chunk: dict[str, Any], rx: re.Pattern[str] | None) -> tuple[str
     if start > 0:
         snippet = "… " + snippet
     marks = [[m.start(), m.end()] for m in rx.finditer(snippet)] if rx else []
-    return snippet, chunk.get("heading") or "", marks
+    return snippet, marks
 
 
 def explain_query(norm: Normalized) -> dict[str, Any]:

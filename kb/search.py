@@ -1,159 +1,110 @@
-"""Search over one loaded index generation: dense + lexical channels, signatures, fusion,
-per-article aggregation and calibrated confidence."""
+"""Search over one loaded index generation: every channel's candidates, fused per article, with
+calibrated confidence, the best section's snippet, and the article and similar lookups."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kb import store
-from kb.embedding import OnnxEncoder, shared_weights
-from kb.errors import IndexCorrupt, NotFound
-from kb.fusion import (
-    RERANK,
-    Candidate,
-    base_scores,
-    confidence_of,
-    fuse,
-    is_novel,
-    match_of,
-)
-from kb.lexical import Lexical
+from kb.channels import Channel, Hits, OpenContext, Query
+from kb.dense import DenseChannel, DenseHits
+from kb.errors import NotFound
+from kb.fusion import RERANK, Candidate, confidence_of, first_stage, fuse, is_novel, match_of
+from kb.identifiers import IdentifierChannel
+from kb.lexical import LexicalChannel
+from kb.metadata import StoredArticle, StoredChunk
 from kb.normalize import Normalized, normalize_query
-from kb.phrases import Phrases, phrase_hashes
-from kb.results import Filters, Response, Result, explain_query, make_snippet, term_pattern, validate
-from kb.signatures import SignatureMatcher
+from kb.phrases import PhraseChannel
+from kb.results import Filters, Response, Result, SimilarArticle, explain_query, make_snippet, term_pattern, validate
+from kb.signatures import SignatureChannel, SignatureHits
+from kb.store import Generation
 
-DENSE_CANDIDATES = 256  # chunks fetched from FAISS per query
-LEXICAL_CANDIDATES = 50  # articles taken from the lexical channel per query
+# The channels a generation is searched with, in the order they are opened and asked: dense
+# first, so that its query embeds on another thread while the others work.
+CHANNELS: tuple[type[Channel], ...] = (
+    DenseChannel,
+    LexicalChannel,
+    PhraseChannel,
+    IdentifierChannel,
+    SignatureChannel,
+)
+RANKINGS = ("fused", "lexical", "dense")  # what `rank` can order by (`kb eval --channels`)
 
 
-@functools.cache
-def _encode_pool() -> ThreadPoolExecutor:
-    """The thread a lone search's query is embedded on (see Index._embed): only one search at a
-    time is alone, so one thread is enough."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encode")
+@dataclass(frozen=True)
+class Ranking:
+    """Article ids, best first; for the fused ranking, the top's match, confidence and score."""
 
-
-def _kth_largest(vals: np.ndarray, k: int) -> float:
-    """The k-th largest of vals (len(vals) >= k).
-
-    np.partition over all of them costs ~0.5 ms at 100k articles. The 8th largest of a 1-in-16
-    sample is a cheap bound that usually leaves a few hundred values; when at least k pass it,
-    the k-th largest is among them (exact), else all are used.
-    """
-    if len(vals) > 64 * k:
-        sample = vals[::16]
-        bound = np.partition(sample, len(sample) - 8)[len(sample) - 8]
-        top = vals[vals >= bound]
-        if len(top) >= k:
-            vals = top
-    return float(np.partition(vals, len(vals) - k)[len(vals) - k])
+    ids: list[str]
+    match: str
+    confidence: str | None = None
+    score: float = 0.0
 
 
 class Index:
-    """A loaded, read-only index generation and the query encoder that matches it."""
+    """A loaded, read-only index generation and its channels."""
 
-    def __init__(self, index_dir: Path, gen: Path, expect: dict[str, Any], lone_threads: int = 1) -> None:
-        """`lone_threads` > 1 adds a second query encoder with that many threads for a search
-        that runs alone (a server's, see _embed); its weights are shared with the first."""
-        import faiss
-
-        # One query is too small to share between threads: FAISS's OpenMP threads spin-wait for
-        # each other, and under concurrent requests that made a 43k-vector search 5x slower.
-        faiss.omp_set_num_threads(1)
-        self.path = gen
-        self.generation = gen.name
-        self.manifest = store.read_manifest(gen)
-        store.check_compatible(gen, self.manifest, expect)
+    def __init__(self, gen: Generation, expect: dict[str, Any], lone_threads: int = 1) -> None:
+        """`lone_threads` > 1 gives the dense channel a second query encoder with that many
+        threads for a search that runs alone (a server's)."""
+        gen.check(expect)
+        self.gen = gen
+        self.manifest = gen.manifest
+        self.meta = gen.metadata()
+        self.catalog = self.meta.catalog()
+        ctx = OpenContext(gen, self.catalog, {}, lone_threads)
+        opened: dict[str, Channel] = {}
         try:
-            self.dense = faiss.read_index(str(gen / "dense.faiss"))
-            self.lexical = Lexical.load(gen)
-            self.phrases = Phrases.open(gen)
-            self.dense_ids = store.dense_ids(gen, self.dense.ntotal)  # chunk -> FAISS id
-        except Exception as e:  # noqa: BLE001 - truncated or corrupt files
-            raise IndexCorrupt(f"{gen} is damaged ({e}) - run `kb index --full`") from e
-        self.conn = store.connect(gen)
+            for cls in CHANNELS:
+                ctx.opened = opened
+                opened[cls.name] = cls.open(ctx)
+        except BaseException:
+            for ch in opened.values():
+                ch.close()
+            raise
+        self.channels = list(opened.values())
+        dense = opened[DenseChannel.name]
+        assert isinstance(dense, DenseChannel)
+        self.dense = dense
         self._searching = 0  # searches in their first stage right now
         self._searching_lock = threading.Lock()
-        onnx, tokenizer = index_dir / self.manifest["onnx"], index_dir / self.manifest["tokenizer"]
-        if lone_threads > 1:
-            weights = shared_weights(onnx)
-            self.encoder = OnnxEncoder(onnx, tokenizer, weights=weights)
-            self.lone_encoder = OnnxEncoder(onnx, tokenizer, threads=lone_threads, weights=weights, spinning=False)
-        else:
-            self.encoder = self.lone_encoder = OnnxEncoder(onnx, tokenizer)
-        self.ids: list[str] = []
-        self.by_id: dict[str, int] = {}
-        published: list[bool] = []
-        sigs: list[tuple[int, Any]] = []
-        # Filter values -> the articles holding them; no per-article Python objects are kept
-        # beyond the id (100k articles' frozensets alone cost ~50 MB).
-        by_value: dict[str, dict[str, list[int]]] = {"type": {}, "services": {}, "tags": {}}
-        for r in self.conn.execute(
-            "SELECT idx, id, type, status, services, tags, signatures FROM articles ORDER BY idx"
-        ):
-            i = r["idx"]
-            self.ids.append(r["id"])
-            self.by_id[r["id"]] = i
-            published.append(r["status"] == "published")
-            by_value["type"].setdefault(r["type"], []).append(i)
-            for key in ("services", "tags"):
-                for v in set(json.loads(r[key])):
-                    by_value[key].setdefault(v, []).append(i)
-            sigs += [(i, sig) for sig in json.loads(r["signatures"])]
-        self.signatures = SignatureMatcher(sigs)
-        self.published = np.array(published, dtype=bool)
-        self._by_value = {
-            key: {v: np.array(ix, dtype=np.int64) for v, ix in vals.items()} for key, vals in by_value.items()
-        }
-        self.chunk_article = store.chunk_articles(self.conn).astype(np.int32)
-        self.id_chunk = np.full(self.dense.ntotal, -1, dtype=np.int64)  # FAISS id -> chunk (-1: dead)
-        if len(self.dense_ids) != len(self.chunk_article) or (
-            len(self.dense_ids) and (self.dense_ids.min() < 0 or self.dense_ids.max() >= self.dense.ntotal)
-        ):
-            raise IndexCorrupt(f"{gen} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
-        self.id_chunk[self.dense_ids] = np.arange(len(self.dense_ids))
-        self.live = len(self.dense_ids)
-        if self.lexical.n_docs != len(self.ids) or len(self.phrases.offsets) != len(self.ids) + 1:
-            raise IndexCorrupt(f"{gen} is inconsistent (article counts differ) - run `kb index --full`")
+
+    @property
+    def generation(self) -> str:
+        """The generation's name."""
+        return self.gen.name
 
     @property
     def article_count(self) -> int:
-        return len(self.ids)
+        return self.catalog.count
 
-    def chunk_vectors(self, chunks: np.ndarray) -> np.ndarray:
-        """The stored vectors of chunks (chunk idx), in that order."""
-        return store.chunk_vectors(self.dense, self.dense_ids, chunks)
+    @property
+    def ids(self) -> list[str]:
+        return self.catalog.ids
 
     def close(self) -> None:
-        self.conn.close()
-        self.phrases.close()
+        for ch in self.channels:
+            ch.close()
+        self.gen.close()
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None, explain: bool = False) -> Response:
+    def search(self, query: object, k: object = 10, filters: Filters | None = None, explain: bool = False) -> Response:
         """The k articles most like the query, best first, with confidence."""
         started = time.perf_counter()
-        query, k = validate(query, k)
-        filters = filters or Filters()
-        norm = normalize_query(query)
-        allowed = self._allowed(filters)
-        cands = self._candidates(norm, query, allowed, keep=max(k, RERANK) + 20)
-        ranked = fuse(cands)
-        results = self._results(ranked[:k], norm, explain)
+        text, n = validate(query, k)
+        norm = normalize_query(text)
+        ranked, hits = self._rank(norm, text, self._allowed(filters or Filters()), keep=max(n, RERANK) + 20)
+        results = self._results(ranked[:n], hits, norm, explain)
         top = ranked[0] if ranked else None
         return Response(
-            query=query,
+            query=text,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             match=match_of(top),
             novel=is_novel(top),
@@ -161,88 +112,64 @@ class Index:
             normalized=explain_query(norm) if explain else None,
         )
 
-    def rank(
-        self, query: str, k: int = 10, channel: str = "fused", filters: Filters | None = None
-    ) -> tuple[list[str], dict[str, str] | None]:
-        """Ids ranked by one channel ("fused", "lexical" or "dense"), and the top's labels."""
+    def rank(self, query: str, k: int = 10, channel: str = "fused", filters: Filters | None = None) -> Ranking:
+        """Ids ranked by the fused score or by one channel alone (one of RANKINGS)."""
         norm = normalize_query(query)
-        keep = max(k, RERANK) + 20 if channel == "fused" else None
-        cands = self._candidates(norm, query, self._allowed(filters or Filters()), keep=keep)
-        if channel == "lexical":
-            ranked = sorted((c for c in cands if c.lexical > 0), key=lambda c: (-c.lexical, c.article))
-        elif channel == "dense":
-            ranked = sorted((c for c in cands if c.chunk >= 0), key=lambda c: (-c.dense, c.article))
-        else:
-            ranked = fuse(cands)
-        top = None
-        if ranked:
-            fused_top = ranked[0] if channel == "fused" else None
-            if fused_top:
-                top = {"confidence": confidence_of(fused_top), "match": match_of(fused_top), "score": fused_top.score}
-        return [self.ids[c.article] for c in ranked[:k]], top
+        ranked, hits = self._rank(norm, query, self._allowed(filters or Filters()), keep=max(k, RERANK) + 20)
+        if channel != "fused":
+            return Ranking([self.catalog.ids[a] for a in hits[channel].ranked()[:k]], "none")
+        if not ranked:
+            return Ranking([], "none")
+        top = ranked[0]
+        ids = [self.catalog.ids[c.article] for c in ranked[:k]]
+        return Ranking(ids, match_of(top), confidence_of(top), top.score)
 
     def _allowed(self, f: Filters) -> np.ndarray:
         """Which articles the filters admit, as a boolean mask."""
-        ok = np.ones(len(self.ids), dtype=bool) if f.include_hidden else self.published.copy()
+        n = self.catalog.count
+        ok = np.ones(n, dtype=bool) if f.include_hidden else self.catalog.published.copy()
         for key in ("type", "services", "tags"):
             wanted = getattr(f, key)
             if wanted:
-                mask = np.zeros(len(self.ids), dtype=bool)
+                mask = np.zeros(n, dtype=bool)
                 for v in wanted:
-                    mask[self._by_value[key].get(v, np.zeros(0, dtype=np.int64))] = True
+                    mask[self.catalog.by_value[key].get(v, np.zeros(0, dtype=np.int64))] = True
                 ok &= mask
         return ok
 
-    def _candidates(self, norm: Normalized, raw: str, allowed: np.ndarray, keep: int | None = None) -> list[Candidate]:
-        """Every article either channel or a signature brings up, best first-stage score first;
-        with `keep`, only the best `keep` (and any signature match) are returned."""
+    def _rank(
+        self, norm: Normalized, raw: str, allowed: np.ndarray, keep: int | None
+    ) -> tuple[list[Candidate], dict[str, Hits]]:
+        """Fused candidates, best first, and every channel's hits. Every article a first-stage
+        channel proposes is scored on all of them; the best `keep` (and every pinned one) go on,
+        and the best RERANK of those are scored by the re-ranking channels."""
         with self._first_stage() as alone:
-            query_vector = self._embed(norm.dense, alone)
-            lex, top_lex = self._lexical_top(norm, allowed)
-            sig = self.signatures.matches(raw, allowed)
-            qhash = phrase_hashes(norm.dense)
-            best = self._dense_best(query_vector(), allowed)
-        lex_max = float(lex.max()) if lex.size else 0.0
-        floor = min((s for s, _ in best.values()), default=0.0)
-        arts = np.array(sorted(set(best) | set(top_lex) | set(sig)), dtype=np.int64)
-        dense = np.array([best.get(a, (floor, -1))[0] for a in arts.tolist()], dtype=np.float32)
-        lexv = lex[arts] if len(arts) else np.zeros(0)
-        rel = lexv / lex_max if lex_max > 0 else np.zeros(len(arts))
-        cover = np.where(lexv > 0, self.lexical.coverage(norm.terms, arts), 0.0)
-        base = base_scores(dense, rel, cover)
+            q = Query(raw, norm, alone)
+            hits = {ch.name: ch.candidates(q, allowed) for ch in self.channels}
+            first = [ch.name for ch in self.channels if not ch.rerank]
+            arts = np.unique(np.concatenate([hits[n].proposed for n in first]))  # waits for the query vector
+        base = first_stage({n: hits[n].scores(arts) for n in first})
         order = np.lexsort((arts, -base))
-        if keep is not None:  # the best, and the best signature matches, go on: the rest cannot reach the top
+        if keep is not None:  # the best, and the pinned, go on: the rest cannot reach the top
             chosen = np.zeros(len(order), dtype=bool)
             chosen[:keep] = True
-            if sig:
-                signed = np.flatnonzero(np.isin(arts[order], np.fromiter(sig, dtype=np.int64)))
-                chosen[signed[:keep]] = True
+            pinned = np.concatenate([hits[n].pinned for n in first])
+            if len(pinned):
+                chosen[np.flatnonzero(np.isin(arts[order], pinned))[:keep]] = True
             order = order[chosen]
-        out = [
-            Candidate(
-                article=int(arts[i]),
-                dense=float(dense[i]),
-                chunk=best.get(int(arts[i]), (0.0, -1))[1],
-                lexical=float(lexv[i]),
-                lexical_rel=float(rel[i]),
-                coverage=float(cover[i]),
-                signature=sig.get(int(arts[i])),
-                base=float(base[i]),
-            )
-            for i in order.tolist()
+        dense, sigs = hits[DenseChannel.name], hits[SignatureChannel.name]
+        assert isinstance(dense, DenseHits) and isinstance(sigs, SignatureHits)
+        cands = [
+            Candidate(article=a, base=b, signature=sigs.label(a), chunk=dense.chunk(a))
+            for a, b in zip(arts[order].tolist(), base[order].tolist(), strict=True)
         ]
-        # Second stage: the phrase and identifier features for the best first-stage candidates.
-        top = out[:RERANK]
-        idents = list(dict.fromkeys(i.lower() for i in norm.identifiers))
-        has = (
-            self.lexical.presence(idents, np.array([c.article for c in top], dtype=np.int64)).mean(axis=0)
-            if idents
-            else np.zeros(len(top))
-        )
-        for c, share in zip(top, has.tolist(), strict=True):
-            c.phrase = self.phrases.overlap(qhash, c.article)
-            c.ident = share
-        return out
+        top = cands[:RERANK]
+        top_arts = np.array([c.article for c in top], dtype=np.int64)
+        for ch in self.channels:
+            if ch.rerank:
+                for c, value in zip(top, hits[ch.name].scores(top_arts).tolist(), strict=True):
+                    c.rerank[ch.name] = value
+        return fuse(cands), hits
 
     @contextlib.contextmanager
     def _first_stage(self) -> Iterator[bool]:
@@ -256,153 +183,86 @@ class Index:
             with self._searching_lock:
                 self._searching -= 1
 
-    def _embed(self, text: str, alone: bool) -> Callable[[], np.ndarray]:
-        """Start embedding the query; call the result for its vector.
-
-        A lone search embeds on a worker thread, with the lone encoder's threads, while the
-        caller goes on with the lexical channel and the signatures (onnxruntime releases the
-        GIL), so it uses every core. Under concurrent searches the cores are busy anyway: each
-        embeds inline on one thread, which serves more searches a second than sharing threads.
-        """
-        if alone:
-            return _encode_pool().submit(self.lone_encoder.encode, [text]).result
-        vector = self.encoder.encode([text])
-        return lambda: vector
-
-    def _lexical_top(self, norm: Normalized, allowed: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """BM25 scores of every article (0 where not allowed) and the best-scoring ones."""
-        lex, _ = self.lexical.scores(norm.terms)
-        lex = np.where(allowed, lex, 0.0)
-        # Those at or above the k-th score among the ones that scored (ties may add a few).
-        hit = np.flatnonzero(lex > 0)
-        if len(hit) > LEXICAL_CANDIDATES:
-            vals = lex[hit]
-            hit = hit[vals >= _kth_largest(vals, LEXICAL_CANDIDATES)]
-            if len(hit) > 2 * LEXICAL_CANDIDATES:  # many equal scores: keep a fixed number
-                hit = np.sort(hit[np.argsort(-lex[hit], kind="stable")[:LEXICAL_CANDIDATES]])
-        return lex, hit.tolist()
-
-    def _dense_best(self, qv: np.ndarray, allowed: np.ndarray) -> dict[int, tuple[float, int]]:
-        """article -> (similarity, chunk) of its best chunk among the nearest chunks."""
-        n = min(self.dense.ntotal, DENSE_CANDIDATES)
-        sims, fids = self.dense.search(qv, n) if self.live else (np.zeros((1, 0)), np.zeros((1, 0), dtype=np.int64))
-        chunks = np.where(fids[0] >= 0, self.id_chunk[fids[0]], -1)
-        live = chunks >= 0  # FAISS pads with -1; replaced chunks stay in an extended graph as dead ids
-        chunks, sims = chunks[live], sims[0][live]
-        arts = self.chunk_article[chunks]
-        ok = allowed[arts]
-        chunks, sims, arts = chunks[ok], sims[ok], arts[ok]
-        # FAISS returns the nearest first, so an article's first chunk is its best.
-        _, first = np.unique(arts, return_index=True)
-        return dict(
-            zip(arts[first].tolist(), zip(sims[first].tolist(), chunks[first].tolist(), strict=True), strict=True)
-        )
-
     # -- results --------------------------------------------------------------------------
 
-    def _results(self, cands: list[Candidate], norm: Normalized, explain: bool) -> list[Result]:
+    def _results(self, cands: list[Candidate], hits: dict[str, Hits], norm: Normalized, explain: bool) -> list[Result]:
         """The results for ranked candidates: their rows and best sections, read in batches."""
         if not cands:
             return []
-        marks = ",".join("?" * len(cands))
-        rows = {
-            r["idx"]: r
-            for r in self.conn.execute(
-                "SELECT idx, id, title, type, root_cause, resolution, services, tags, updated, status FROM articles "
-                f"WHERE idx IN ({marks})",
-                [c.article for c in cands],
-            )
-        }
-        chunks = {
-            r["idx"]: dict(r)
-            for r in self.conn.execute(
-                f"SELECT * FROM chunks WHERE idx IN ({marks}) AND kind = 'section'", [c.chunk for c in cands]
-            )
-        }
+        rows = self.meta.summaries([c.article for c in cands])
+        chunks = self.meta.sections([c.chunk for c in cands])
         others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
         rx = term_pattern(norm.terms)
         out = []
         for c in cands:
             row = rows[c.article]
-            chunk = chunks[c.chunk] if c.chunk in chunks else others.get(c.article, {"heading": "", "text": ""})
-            snippet, section, highlights = make_snippet(chunk, rx)
+            chunk = chunks.get(c.chunk) or others.get(c.article)
+            snippet, highlights = make_snippet(chunk.text, rx) if chunk else ("", [])
             out.append(
                 Result(
-                    id=row["id"],
-                    title=row["title"],
-                    type=row["type"],
+                    id=row.id,
+                    title=row.title,
+                    type=row.type,
                     score=round(c.score, 4),
                     confidence=confidence_of(c),
-                    url=f"/a/{row['id']}",
+                    url=f"/a/{row.id}",
                     snippet=snippet,
-                    section=section,
-                    root_cause=row["root_cause"],
-                    resolution=row["resolution"],
-                    services=json.loads(row["services"]),
-                    tags=json.loads(row["tags"]),
-                    updated=row["updated"],
-                    status=row["status"],
+                    section=chunk.heading if chunk else "",
+                    root_cause=row.root_cause,
+                    resolution=row.resolution,
+                    services=row.services,
+                    tags=row.tags,
+                    updated=row.updated,
+                    status=row.status,
                     highlights=highlights,
                     signature=c.signature,
-                    explain=c.explain() if explain else None,
+                    explain=self._explain(c, hits) if explain else None,
                 )
             )
         return out
 
-    def _best_sections(self, articles: list[int], norm: Normalized) -> dict[int, dict[str, Any]]:
+    def _explain(self, c: Candidate, hits: dict[str, Hits]) -> dict[str, Any]:
+        """Each channel's evidence for a result, then its score. Re-ranking channels are shown
+        only for the candidates they scored (`reranked: false` for the others)."""
+        out: dict[str, Any] = {}
+        for ch in self.channels:
+            if not ch.rerank or ch.name in c.rerank:
+                out.update(hits[ch.name].explain(c.article))
+        if any(ch.rerank for ch in self.channels) and not c.rerank:
+            out["reranked"] = False
+        out["score"] = round(c.score, 4)
+        return out
+
+    def _best_sections(self, articles: list[int], norm: Normalized) -> dict[int, StoredChunk]:
         """For articles the dense channel brought no section of: the section sharing most terms."""
         if not articles:
             return {}
         terms = set(norm.terms)
-        best: dict[int, tuple[int, dict[str, Any]]] = {}
-        for r in self.conn.execute(
-            f"SELECT * FROM chunks WHERE article IN ({','.join('?' * len(articles))}) "
-            "AND kind = 'section' ORDER BY idx",
-            articles,
-        ):
-            shared = len(terms & set(r["text"].lower().split()))
-            if r["article"] not in best or shared > best[r["article"]][0]:
-                best[r["article"]] = (shared, dict(r))
-        return {a: row for a, (_, row) in best.items()}
+        best: dict[int, tuple[int, StoredChunk]] = {}
+        for chunk in self.meta.sections_of(articles):
+            shared = len(terms & set(chunk.text.lower().split()))
+            if chunk.article not in best or shared > best[chunk.article][0]:
+                best[chunk.article] = (shared, chunk)
+        return {a: chunk for a, (_, chunk) in best.items()}
 
-    def article(self, article_id: str) -> dict[str, Any]:
-        """One article's stored fields (body included)."""
-        idx = self.by_id.get(article_id)
+    def _idx(self, article_id: str) -> int:
+        idx = self.catalog.by_id.get(article_id)
         if idx is None:
             raise NotFound(f"no article with id {article_id!r}")
-        row = dict(self.conn.execute("SELECT * FROM articles WHERE idx = ?", (idx,)).fetchone())
-        for key in ("services", "tags", "signatures", "related", "meta"):
-            row[key] = json.loads(row[key])
-        row.pop("hash", None)
-        return row
+        return idx
 
-    def similar(self, article_id: str, k: int = 5) -> list[dict[str, Any]]:
-        """Articles nearest to this one (mean of its chunk vectors), published only."""
-        idx = self.by_id.get(article_id)
-        if idx is None:
-            raise NotFound(f"no article with id {article_id!r}")
-        vec = self.chunk_vectors(np.flatnonzero(self.chunk_article == idx)).mean(axis=0, keepdims=True)
-        vec /= max(float(np.linalg.norm(vec)), 1e-9)
-        sims, fids = self.dense.search(vec.astype(np.float32), min(self.dense.ntotal, 200))
-        seen: dict[int, float] = {}
-        for s, fid in zip(sims[0], fids[0], strict=True):
-            ci = self.id_chunk[fid] if fid >= 0 else -1
-            a = int(self.chunk_article[ci]) if ci >= 0 else -1
-            if a < 0 or a == idx or a in seen or not self.published[a]:
-                continue
-            seen[a] = float(s)
-            if len(seen) == k:
-                break
-        out = []
-        for a, s in seen.items():
-            row = self.conn.execute("SELECT id, title, type FROM articles WHERE idx = ?", (a,)).fetchone()
-            out.append(
-                {
-                    "id": row["id"],
-                    "title": row["title"],
-                    "type": row["type"],
-                    "score": round(max(0.0, min(1.0, s)), 4),
-                    "url": f"/a/{row['id']}",
-                }
-            )
-        return out
+    def article(self, article_id: str) -> StoredArticle:
+        """One article's stored fields, body included; NotFound for an unknown id."""
+        return self.meta.article(self._idx(article_id))
+
+    def has(self, article_id: str) -> bool:
+        return article_id in self.catalog.by_id
+
+    def similar(self, article_id: str, k: int = 5) -> list[SimilarArticle]:
+        """Published articles nearest to this one (the mean of its chunk vectors)."""
+        found = self.dense.similar(self._idx(article_id), k, self.catalog.published)
+        rows = self.meta.summaries([a for a, _ in found])
+        return [
+            SimilarArticle(rows[a].id, rows[a].title, rows[a].type, round(max(0.0, min(1.0, s)), 4), f"/a/{rows[a].id}")
+            for a, s in found
+        ]

@@ -50,8 +50,11 @@ def fences(lines: list[str]) -> list[Fence]:
         if opened is None:
             if m:
                 opened = (i, m.group(1))
-        elif m and m.group(1)[0] == opened[1][0] and len(m.group(1)) >= len(opened[1]) and not line.strip().strip(
-            opened[1][0]
+        elif (
+            m
+            and m.group(1)[0] == opened[1][0]
+            and len(m.group(1)) >= len(opened[1])
+            and not line.strip().strip(opened[1][0])
         ):
             out.append(Fence(opened[0], i))
             opened = None

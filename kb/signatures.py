@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.channels import EMPTY, Channel, Hits, OpenContext, Query
 from kb.config import MIN_SIGNATURE_CHARS
 
 GRAM = MIN_SIGNATURE_CHARS  # a text signature is at least this long, so it has one substring this long
@@ -122,3 +123,43 @@ class _Pattern:
 
     def seal(self) -> None:
         self.articles = np.array(self.articles, dtype=np.int64)
+
+
+class SignatureChannel(Channel):
+    """Frontmatter signatures found in the raw paste: the strongest evidence kb has. Matches are
+    proposed and pinned through the first-stage cut; fusion lifts them (fusion.SIGNATURE_SCORE)."""
+
+    name = "signatures"
+
+    def __init__(self, matcher: SignatureMatcher) -> None:
+        self.matcher = matcher
+
+    @classmethod
+    def open(cls, ctx: OpenContext) -> SignatureChannel:
+        return cls(SignatureMatcher(ctx.catalog.signatures))
+
+    def candidates(self, query: Query, allowed: np.ndarray) -> SignatureHits:
+        return SignatureHits(self.matcher.matches(query.raw, allowed))
+
+
+class SignatureHits(Hits):
+    def __init__(self, labels: dict[int, str]) -> None:
+        self.labels = labels  # article -> the signature of it that matched
+        self._proposed = np.array(sorted(labels), dtype=np.int64) if labels else EMPTY
+
+    @property
+    def proposed(self) -> np.ndarray:
+        return self._proposed
+
+    @property
+    def pinned(self) -> np.ndarray:
+        return self._proposed
+
+    def scores(self, articles: np.ndarray) -> np.ndarray:
+        return np.isin(articles, self._proposed).astype(np.float32)
+
+    def label(self, article: int) -> str | None:
+        return self.labels.get(article)
+
+    def explain(self, article: int) -> dict[str, Any]:
+        return {"signature": self.labels.get(article)}

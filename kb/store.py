@@ -4,11 +4,10 @@ pointer flip, pinned to the model and format that built them.
     index/CURRENT              name of the published generation
     index/.lock                held by the one build that may run
     index/models/<sha>.onnx    the encoder exported from the weights with that sha
-    index/gen-<time>-<rand>/   manifest.json, dense.faiss, lexical_*.npy (BM25 CSR arrays, mapped),
-                               vocab.json, idf.npy, meta.sqlite, phrases.npy, phrase_offsets.npy,
-                               counts.npz (term counts, for the next build), and dense_ids.npy
-                               when an HNSW graph was extended in place (the FAISS id of each
-                               chunk; without it, chunk i is id i)
+    index/gen-<time>-<rand>/   the files of one build: `Generation.FILES`
+
+`Generation` is the one place that names those files, reads and checks the manifest, and
+opens the metadata database; each retrieval channel saves and loads its own files through it.
 """
 
 from __future__ import annotations
@@ -19,40 +18,168 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
-
+from kb.embedding import DIM, ModelIdentity
 from kb.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexMissing
+from kb.metadata import Metadata
+from kb.normalize import NORMALIZER_VERSION
 
 # Bump when the stored layout or what is derived from an article changes (titles, summaries,
 # terms): a build then re-parses every file, while chunk vectors are still reused by hash.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2
 
-SCHEMA = """
-CREATE TABLE articles (
-    idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, path TEXT, title TEXT, type TEXT,
-    status TEXT, services TEXT, tags TEXT, severity TEXT, created TEXT, updated TEXT, owner TEXT,
-    root_cause TEXT, resolution TEXT, signatures TEXT, related TEXT, meta TEXT, body TEXT,
-    hash TEXT
-);
-CREATE TABLE chunks (
-    idx INTEGER PRIMARY KEY, article INTEGER NOT NULL, heading TEXT, kind TEXT,
-    start INTEGER, end INTEGER, text TEXT, hash TEXT
-);
-CREATE INDEX chunks_article ON chunks(article);
-CREATE TABLE files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, article INTEGER, problem TEXT
-);
-"""
+
+def expected_manifest(identity: ModelIdentity) -> dict[str, Any]:
+    """The manifest keys a generation must match to be opened by this kb."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": identity.name,
+        "model_sha256": identity.sha256,
+        "dim": DIM,
+        "normalizer_version": NORMALIZER_VERSION,
+    }
+
+
+class Generation:
+    """One generation folder: the files of one build, its manifest and its metadata."""
+
+    FILES: ClassVar[dict[str, str]] = {
+        "manifest": "manifest.json",  # format, model, counts, build time, git commit
+        "meta": "meta.sqlite",  # articles, chunks, files (kb.metadata)
+        "dense": "dense.faiss",  # chunk vectors (kb.dense)
+        "dense_ids": "dense_ids.npy",  # FAISS id of each chunk, when an HNSW graph was extended in place
+        "lexical_indptr": "lexical_indptr.npy",  # BM25 weights, terms x articles, as CSR arrays (kb.lexical)
+        "lexical_indices": "lexical_indices.npy",
+        "lexical_data": "lexical_data.npy",
+        "lexical_shape": "lexical_shape.npy",
+        "vocab": "vocab.json",
+        "idf": "idf.npy",
+        "counts": "counts.npz",  # term counts, articles x terms, for the next build
+        "phrases": "phrases.npy",  # per-article phrase hashes (kb.phrases)
+        "phrase_offsets": "phrase_offsets.npy",
+    }
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._manifest: dict[str, Any] | None = None
+        self._metadata: Metadata | None = None
+
+    def __repr__(self) -> str:
+        return f"Generation({self.path})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path.parent
+
+    @classmethod
+    def current(cls, index_dir: Path) -> Generation:
+        """The published generation; IndexMissing when there is none."""
+        name = current_name(index_dir)
+        if not name or not (index_dir / name).is_dir():
+            raise IndexMissing(index_dir)
+        return cls(index_dir / name)
+
+    @classmethod
+    def create(cls, index_dir: Path) -> Generation:
+        """A fresh, unpublished generation folder."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in build order
+        path = index_dir / f"gen-{stamp}-{secrets.token_hex(2)}"
+        path.mkdir()
+        return cls(path)
+
+    @classmethod
+    def previous(cls, index_dir: Path, expect: dict[str, Any]) -> Generation | None:
+        """The current generation, for the next build to reuse, when it was built with the same
+        model (chunk vectors can be reused); None when there is none or it is unusable."""
+        try:
+            gen = cls.current(index_dir)
+            gen.check(expect, keys=("model_sha256", "dim"))
+            gen.metadata()
+        except Exception:  # noqa: BLE001 - an unusable old index only means a full build
+            return None
+        return gen
+
+    def file(self, role: str) -> Path:
+        """The path of one of the generation's files (a key of FILES)."""
+        return self.path / self.FILES[role]
+
+    def has(self, role: str) -> bool:
+        return self.file(role).is_file()
+
+    def model_file(self, key: str) -> Path:
+        """A file of index/models that the manifest names (`onnx`, `tokenizer`)."""
+        return self.index_dir / self.manifest[key]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            path = self.file("manifest")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise IndexCorrupt(f"{self.path} has no manifest.json - run `kb index --full`") from None
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise IndexCorrupt(f"{path} is unreadable ({e}) - run `kb index --full`") from None
+            if not isinstance(data, dict):
+                raise IndexCorrupt(f"{path} is not an object - run `kb index --full`")
+            self._manifest = data
+        return self._manifest
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        self.file("manifest").write_text(text, encoding="utf-8")
+        self._manifest = manifest
+
+    def check(self, expect: dict[str, Any], keys: tuple[str, ...] | None = None) -> None:
+        """Refuse a generation built with another format, model or normalizer."""
+        for key in keys or tuple(expect):
+            have, want = self.manifest.get(key), expect[key]
+            if have != want:
+                raise IndexIncompatible(self.path, f"it was built with {key}={have!r}, this kb uses {want!r}")
+
+    def reusable(self, expect: dict[str, Any]) -> bool:
+        """Whether whole article records can be copied from it (same format, model, normalizer)."""
+        try:
+            self.check(expect)
+        except IndexIncompatible:
+            return False
+        return True
+
+    def metadata(self) -> Metadata:
+        """The metadata database, read-only (opened once)."""
+        if self._metadata is None:
+            db = self.file("meta")
+            if not db.is_file():
+                raise IndexCorrupt(f"{db} is missing - run `kb index --full`")
+            self._metadata = Metadata.open(db)
+        return self._metadata
+
+    def create_metadata(self) -> Metadata:
+        """A new, writable metadata database for a generation being built."""
+        return Metadata.create(self.file("meta"))
+
+    def close(self) -> None:
+        if self._metadata is not None:
+            self._metadata.close()
+            self._metadata = None
+
+    def remove(self) -> None:
+        """Delete an unpublished generation (a build that failed)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def current_name(index_dir: Path) -> str | None:
@@ -64,23 +191,6 @@ def current_name(index_dir: Path) -> str | None:
     return name or None
 
 
-def current_path(index_dir: Path) -> Path:
-    """The published generation's folder; IndexMissing when there is none."""
-    name = current_name(index_dir)
-    if not name or not (index_dir / name).is_dir():
-        raise IndexMissing(index_dir)
-    return index_dir / name
-
-
-def new_generation(index_dir: Path) -> Path:
-    """A fresh, unpublished generation folder."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in build order
-    path = index_dir / f"gen-{stamp}-{secrets.token_hex(2)}"
-    path.mkdir()
-    return path
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -89,12 +199,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish(index_dir: Path, gen: Path) -> None:
+def publish(gen: Generation) -> None:
     """Make `gen` the current generation atomically, then prune old ones."""
-    for f in gen.iterdir():
+    index_dir = gen.index_dir
+    for f in gen.path.iterdir():
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
-    _fsync_dir(gen)
+    _fsync_dir(gen.path)
     tmp = index_dir / f".{POINTER}.{secrets.token_hex(4)}"
     tmp.write_text(gen.name + "\n", encoding="utf-8")
     with tmp.open("rb") as fh:
@@ -111,7 +222,7 @@ def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
     others = sorted(
         (p for p in index_dir.glob("gen-*") if p.is_dir() and p.name != current), key=lambda p: p.name, reverse=True
     )
-    complete = [p for p in others if (p / "manifest.json").is_file()][: keep - 1]
+    complete = [p for p in others if (p / Generation.FILES["manifest"]).is_file()][: keep - 1]
     for g in others:
         if g not in complete:
             shutil.rmtree(g, ignore_errors=True)
@@ -137,70 +248,6 @@ def build_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         fh.close()  # closing releases the lock, also when the process is killed
-
-
-def write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
-    (gen / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_manifest(gen: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexCorrupt(f"{gen} has no manifest.json - run `kb index --full`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IndexCorrupt(f"{gen}/manifest.json is unreadable ({e}) - run `kb index --full`") from None
-    if not isinstance(data, dict):
-        raise IndexCorrupt(f"{gen}/manifest.json is not an object - run `kb index --full`")
-    return data
-
-
-def check_compatible(gen: Path, manifest: dict[str, Any], expect: dict[str, Any]) -> None:
-    """Refuse an index built with another format, model or normalizer."""
-    for key, want in expect.items():
-        have = manifest.get(key)
-        if have != want:
-            raise IndexIncompatible(gen, f"it was built with {key}={have!r}, this kb uses {want!r}")
-
-
-def dense_ids(gen: Path, ntotal: int) -> np.ndarray:
-    """The FAISS id of each chunk of a generation, in chunk order.
-
-    A rebuilt dense index holds chunk i at id i. An HNSW graph extended in place keeps the
-    vectors of replaced chunks as unreachable ids (tombstones) and appends new ones, so the
-    build writes the mapping.
-    """
-    path = gen / "dense_ids.npy"
-    if not path.is_file():
-        return np.arange(ntotal, dtype=np.int64)
-    return np.load(path)
-
-
-def chunk_articles(conn: sqlite3.Connection) -> np.ndarray:
-    """The article of each chunk of a generation, in chunk order (non-decreasing: chunks are
-    stored by article)."""
-    return np.fromiter((r[0] for r in conn.execute("SELECT article FROM chunks ORDER BY idx")), dtype=np.int64)
-
-
-def chunk_vectors(dense: Any, ids: np.ndarray, chunks: np.ndarray) -> np.ndarray:
-    """The stored vectors of `chunks` (chunk idx, in that order), given each chunk's FAISS id."""
-    if not len(chunks):
-        return np.zeros((0, dense.d), dtype=np.float32)
-    return dense.reconstruct_batch(ids[chunks].astype(np.int64))
-
-
-def connect(path: Path, readonly: bool = True) -> sqlite3.Connection:
-    """Open a generation's metadata database (read-only when serving)."""
-    db = path / "meta.sqlite"
-    if readonly:
-        if not db.is_file():
-            raise IndexCorrupt(f"{db} is missing - run `kb index --full`")
-        conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(db)
-        conn.executescript(SCHEMA)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 @dataclass

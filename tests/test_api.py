@@ -5,6 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from kb.feedback import FeedbackStore
 from kb.web.openapi import spec
 
 SPEC = spec()
@@ -97,7 +98,7 @@ def test_feedback_is_recorded(client, app):
     resp = client.post("/api/v1/feedback", json=body)
     assert resp.status_code == 201
     assert_schema(resp.json, "FeedbackResponse")
-    assert app.extensions["kb_feedback"].count() == 1
+    assert FeedbackStore(app.config["KB_SETTINGS"].data).count() == 1
     assert_error(client.post("/api/v1/feedback", json={**body, "vote": "meh"}), 400)
     assert_error(client.post("/api/v1/feedback", json={**body, "article_id": "nope"}), 404)
 

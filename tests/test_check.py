@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from kb.article_vectors import article_vectors
 from kb.articles import article_paths
 from kb.check import check_paths, read_article, stale
 from kb.cli import cli
-from kb.duplicates import article_vectors
 from kb.gitinfo import last_commit_dates
 
 from .conftest import DATA, FIXTURE_KB
@@ -201,20 +201,23 @@ def test_distinct_fixture_articles_are_not_near_duplicates(built_index):
 
 @pytest.mark.slow
 def test_index_vectors_and_fresh_embeddings_agree(built_index):
-    from kb.duplicates import _embed, _open_index
+    from kb.article_vectors import _encoder, _generation, embed_articles
+    from kb.embedding import model_identity
 
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))[:6]]
     arts = [f.article for f in files if f.article]
     reused = article_vectors(arts, built_index)
-    fresh = _embed(arts, _open_index(built_index, None), None)
+    identity = model_identity()
+    fresh = embed_articles(arts, *_encoder(_generation(built_index, identity), identity, None))
     fresh /= (fresh**2).sum(axis=1, keepdims=True) ** 0.5
     assert ((reused * fresh).sum(axis=1) > 0.9999).all()
 
 
 @pytest.mark.slow
 def test_without_an_index_the_cached_onnx_export_embeds(built_index, tmp_path, monkeypatch):
-    import kb.embedding
-    from kb.duplicates import _embed
+    import kb.article_vectors
+    from kb.article_vectors import _encoder, embed_articles
+    from kb.embedding import model_identity
 
     onnx = next((built_index / "models").glob("*.onnx"))  # named by the weights' hash, as in the cache
     cache = tmp_path / "cache"
@@ -223,13 +226,14 @@ def test_without_an_index_the_cached_onnx_export_embeds(built_index, tmp_path, m
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))[:6]]
     arts = [f.article for f in files if f.article]
     monkeypatch.setattr(
-        kb.embedding, "TorchEncoder", lambda *a: pytest.fail("used torch though the cache has the export")
+        kb.article_vectors, "TorchEncoder", lambda *a: pytest.fail("used torch though the cache has the export")
     )
-    fresh = _embed(arts, None, None, cache)
+    identity = model_identity()
+    fresh = embed_articles(arts, *_encoder(None, identity, cache))
     fresh /= (fresh**2).sum(axis=1, keepdims=True) ** 0.5
     assert ((article_vectors(arts, built_index) * fresh).sum(axis=1) > 0.9999).all()
     with pytest.raises(pytest.fail.Exception, match="used torch"):
-        _embed(arts, None, None, tmp_path / "empty-cache")
+        _encoder(None, identity, tmp_path / "empty-cache")
 
 
 def _git(root: Path, *args: str, date: str | None = None) -> None:
@@ -296,9 +300,9 @@ def test_pre_commit_hook_runs_kb_check_on_articles():
 
 @pytest.mark.slow
 def test_unchanged_articles_reuse_the_index_vectors(built_index, monkeypatch):
-    import kb.duplicates
+    import kb.article_vectors
 
     files = [read_article(p, FIXTURE_KB) for p in sorted(FIXTURE_KB.rglob("*.md"))]
     arts = [f.article for f in files if f.article]
-    monkeypatch.setattr(kb.duplicates, "_embed", lambda *a: pytest.fail("embedded an article the index holds"))
+    monkeypatch.setattr(kb.article_vectors, "_encoder", lambda *a: pytest.fail("embedded an article the index holds"))
     assert article_vectors(arts, built_index).shape == (len(arts), 384)

@@ -73,3 +73,46 @@ def test_env_variables_are_read(runner, built_index, monkeypatch):
 def test_every_command_has_help():
     for name, cmd in cli.commands.items():
         assert cmd.help and "Example:" in cmd.help, name
+
+
+def test_a_setting_that_is_not_a_number_is_a_clear_error(runner, built_index, monkeypatch):
+    monkeypatch.setenv("KB_RELOAD_INTERVAL", "soon")
+    r = runner.invoke(cli, ["--index", str(built_index), "search", "disk full"])
+    assert r.exit_code == 1
+    assert "Error: KB_RELOAD_INTERVAL='soon' is not a number of seconds" in r.output
+    assert "bug in kb" not in r.output
+
+
+def test_an_unknown_dense_index_kind_is_a_clear_error(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_FAISS", "annoy")
+    r = runner.invoke(cli, ["--index", str(tmp_path), "search", "disk full"])
+    assert r.exit_code == 1 and "Error: unknown dense index kind 'annoy'" in r.output and "bug in kb" not in r.output
+
+
+def test_a_port_in_use_names_the_option_to_change_it(runner, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = runner.invoke(cli, ["--index", str(tmp_path), "serve", "--port", str(port)])
+    assert r.exit_code == 1
+    assert (
+        f"Error: 127.0.0.1:{port} is already in use" in r.output
+        and "--port" in r.output
+        and "make run PORT=" in r.output
+    )
+    assert "bug in kb" not in r.output
+
+
+def test_an_option_to_the_command_beats_one_to_kb_which_beats_the_environment(
+    runner, built_index, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "nowhere"))
+    r = runner.invoke(cli, ["search", "No space left on device", "--json"])
+    assert r.exit_code == 1 and "nowhere" in r.output  # the variable alone
+    r = runner.invoke(cli, ["--index", str(built_index), "search", "No space left on device", "--json"])
+    assert r.exit_code == 0, r.output  # `kb --index` beats the variable
+    r = runner.invoke(cli, ["--index", str(tmp_path / "elsewhere"), "search", "--index", str(built_index), "disk"])
+    assert r.exit_code == 0, r.output  # the command's own option beats `kb --index`

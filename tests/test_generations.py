@@ -152,12 +152,12 @@ def test_hot_reload_under_requests_drops_nothing(kb_copy, tmp_path):
 
 def _publish_damaged_copy(index: Path, damage) -> Path:
     """Copy the current generation to a new one, damage it, publish it."""
-    gen = store.new_generation(index)
-    shutil.rmtree(gen)
-    shutil.copytree(store.current_path(index), gen)
-    damage(gen)
-    store.publish(index, gen)
-    return gen
+    gen = store.Generation.create(index)
+    shutil.rmtree(gen.path)
+    shutil.copytree(store.Generation.current(index).path, gen.path)
+    damage(gen.path)
+    store.publish(gen)
+    return gen.path
 
 
 @pytest.mark.parametrize(
@@ -242,7 +242,7 @@ def test_a_server_loads_a_new_generation_while_requests_go_on_with_the_old_one(k
 
 
 def test_cli_reports_an_index_from_another_model_clearly(index_copy, runner):
-    gen = store.current_path(index_copy)
+    gen = store.Generation.current(index_copy).path
     manifest = json.loads((gen / "manifest.json").read_text())
     (gen / "manifest.json").write_text(json.dumps({**manifest, "model": "some/other-model"}))
     r = runner.invoke(cli, ["--index", str(index_copy), "search", "disk full"])
@@ -252,12 +252,12 @@ def test_cli_reports_an_index_from_another_model_clearly(index_copy, runner):
 
 def test_a_build_over_a_damaged_generation_says_to_rebuild_and_full_does(kb_copy, runner):
     articles, index = kb_copy
-    gen = store.current_path(index)
+    gen = store.Generation.current(index).path
     (gen / "dense.faiss").write_bytes((gen / "dense.faiss").read_bytes()[:1000])
     _touch_article(articles, "photon relay desynchronized")
     r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index"])
     assert r.exit_code == 1 and "kb index --full" in r.output and "Traceback" not in r.output
-    assert store.current_path(index) == gen  # nothing published
+    assert store.Generation.current(index).path == gen  # nothing published
     r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index", "--full"])
     assert r.exit_code == 0, r.output
     assert _search_ok(index, "photon relay desynchronized") == "kb/new-article"

@@ -25,9 +25,10 @@ def _snapshot(index):
     """Everything a search depends on, keyed by article id."""
     idx = KnowledgeBase(Settings(index=index)).index()
     chunks = {}
-    for r in idx.conn.execute("SELECT a.id, c.text, c.idx FROM chunks c JOIN articles a ON a.idx = c.article"):
-        chunks.setdefault(r[0], []).append((r[1], idx.chunk_vectors(np.array([r[2]]))[0]))
-    scores, _ = idx.lexical.scores(["disk", "certificate", "ora-00942", "redis", "kafka"])
+    for r in idx.meta.conn.execute("SELECT a.id, c.text, c.idx FROM chunks c JOIN articles a ON a.idx = c.article"):
+        chunks.setdefault(r[0], []).append((r[1], idx.dense.index.vectors(np.array([r[2]]))[0]))
+    lexical_channel = next(ch for ch in idx.channels if ch.name == "lexical")
+    scores, _ = lexical_channel.index.scores(["disk", "certificate", "ora-00942", "redis", "kafka"])
     lexical = {idx.ids[i]: float(s) for i, s in enumerate(scores)}
     return chunks, lexical
 
@@ -93,7 +94,7 @@ def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
     settings = replace(Settings(articles=articles, index=index_copy), faiss="hnsw")
     build(settings, full=False, log=lambda m: None, progress=False)
     idx = KnowledgeBase(Settings(index=index_copy)).index()
-    assert idx.manifest["faiss"] == "hnsw" and type(idx.dense).__name__ == "IndexHNSWSQ"
+    assert idx.manifest["faiss"] == "hnsw" and type(idx.dense.index.faiss).__name__ == "IndexHNSWSQ"
     assert idx.search("No space left on device", k=1).results[0].id == "runbooks/disk-full"
     assert (
         idx.search("ORA-00942: table or view does not exist", k=1).results[0].id == "known-issues/oracle-table-missing"
@@ -103,7 +104,7 @@ def test_hnsw_can_be_forced_and_finds_the_same_answers(tmp_path, index_copy):
 def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path, index_copy):
     from dataclasses import replace
 
-    from kb.indexer import MAX_TOMBSTONES
+    from kb.dense import MAX_TOMBSTONES
 
     articles = tmp_path / "articles"
     shutil.copytree(FIXTURE_KB, articles)
@@ -115,11 +116,13 @@ def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path
     second = build(settings, log=lambda m: None, progress=False)
     idx = KnowledgeBase(Settings(index=index_copy)).index()
     dead = idx.manifest["dense_tombstones"]
-    assert dead > 0 and idx.dense.ntotal == second.stats.chunks + dead  # old graph kept, new chunks appended
-    assert (idx.path / "dense_ids.npy").is_file()
+    assert (
+        dead > 0 and idx.dense.index.faiss.ntotal == second.stats.chunks + dead
+    )  # old graph kept, new chunks appended
+    assert idx.gen.has("dense_ids")
     assert idx.search("zorblax quota exhausted", k=1).results[0].id == "runbooks/disk-full"
     assert "known-issues/kafka-commit-failed" not in {r.id for r in idx.search("CommitFailedException", k=10).results}
-    assert [s["id"] for s in idx.similar("runbooks/disk-full")]  # vectors found through the id map
+    assert [s.id for s in idx.similar("runbooks/disk-full")]  # vectors found through the id map
     # The answers are those of a graph built from scratch.
     full_index = tmp_path / "full"
     build(replace(settings, index=full_index), log=lambda m: None, progress=False)
@@ -136,7 +139,7 @@ def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path
     for round_ in range(40):
         disk.write_text(disk.read_text() + f"\nround {round_}\n")
         build(settings, log=lambda m: None, progress=False)
-        manifest = store.read_manifest(store.current_path(index_copy))
+        manifest = store.Generation.current(index_copy).manifest
         if manifest["dense_tombstones"] == 0:
             break
         assert manifest["dense_tombstones"] <= MAX_TOMBSTONES * (
@@ -144,7 +147,7 @@ def test_an_hnsw_graph_is_extended_in_place_until_too_many_ids_are_dead(tmp_path
         )
     else:
         raise AssertionError("the graph was never rebuilt")
-    assert not (store.current_path(index_copy) / "dense_ids.npy").is_file()
+    assert not store.Generation.current(index_copy).has("dense_ids")
     assert KnowledgeBase(Settings(index=index_copy)).search("zorblax quota", k=1).results[0].id == "runbooks/disk-full"
 
 
@@ -167,23 +170,23 @@ def test_updated_falls_back_to_the_last_git_commit(tmp_path):
     index = tmp_path / "index"
     _build(articles, index)
     kb = KnowledgeBase(Settings(index=index))
-    assert kb.index().article("a")["updated"] == "2026-02-03"
-    assert kb.index().article("b")["updated"] == "2024-01-02"
+    assert kb.index().article("a").updated == "2026-02-03"
+    assert kb.index().article("b").updated == "2024-01-02"
     assert kb.search("No space left on device", k=1).results[0].updated == "2026-02-03"
     assert kb.index().manifest["git_commit"]
     # A commit after `created` is the later change; `kb check --stale` dates every article the same way.
-    assert kb.index().article("c")["updated"] == "2026-02-03"
+    assert kb.index().article("c").updated == "2026-02-03"
     from kb.check import stale
 
     since = {
         p.path.rsplit("/", 1)[-1]: re.search(r"since (\S+),", p.message)[1]
         for p in stale(articles, 1, today=dt.date(2030, 1, 1))
     }
-    assert since == {name: kb.index().article(name[:-3])["updated"] for name in ("a.md", "b.md", "c.md")}
+    assert since == {name: kb.index().article(name[:-3]).updated for name in ("a.md", "b.md", "c.md")}
 
 
 def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, built_index, monkeypatch):
-    import kb.indexer as indexer
+    import kb.embedding as embedding
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -193,7 +196,7 @@ def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, buil
     def no_export(*a):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(indexer, "export_onnx", no_export)
+    monkeypatch.setattr(embedding, "export_onnx", no_export)
     index = tmp_path / "index"
     build(Settings(articles=FIXTURE_KB, index=index, cache=cache), log=lambda m: None, progress=False)
     copied = index / "models" / exported.name
@@ -204,7 +207,7 @@ def test_the_onnx_export_is_made_once_and_copied_into_new_indexes(tmp_path, buil
     )
     # Without a usable cache the index gets its own export.
     calls = []
-    monkeypatch.setattr(indexer, "export_onnx", lambda src, out: (calls.append(out), shutil.copyfile(exported, out)))
+    monkeypatch.setattr(embedding, "export_onnx", lambda src, out: (calls.append(out), shutil.copyfile(exported, out)))
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("")
     build(
@@ -223,7 +226,7 @@ def test_settings_put_the_model_cache_under_xdg_cache_home():
 def test_a_normalizer_change_that_only_touches_lexical_terms_keeps_every_vector(index_copy):
     import json
 
-    gen = store.current_path(index_copy)
+    gen = store.Generation.current(index_copy).path
     manifest = json.loads((gen / "manifest.json").read_text())
     (gen / "manifest.json").write_text(json.dumps({**manifest, "normalizer_version": 0}))  # an older normalizer
     result = build(Settings(articles=FIXTURE_KB, index=index_copy), log=lambda m: None, progress=False)

@@ -6,6 +6,7 @@ import numpy as np
 
 from kb.lexical import Lexical
 from kb.normalize import lexical_terms
+from kb.store import Generation
 
 
 def _docs():
@@ -40,8 +41,8 @@ def test_unknown_terms_score_nothing_and_coverage_counts_them():
 
 def test_save_and_load_round_trip(tmp_path):
     lex = Lexical.build(_docs())
-    lex.save(tmp_path)
-    again = Lexical.load(tmp_path)
+    lex.save(Generation(tmp_path))
+    again = Lexical.load(Generation(tmp_path))
     q = lexical_terms("redis maxmemory")
     assert np.allclose(lex.scores(q)[0], again.scores(q)[0])
 
@@ -80,24 +81,10 @@ def test_scores_equal_the_sum_of_matrix_rows():
     assert lex.presence(["table", "maxmemory"], docs).tolist() == [[False, True, True], [True, False, False]]
 
 
-def test_a_generation_written_before_the_arrays_were_mapped_still_loads(tmp_path):
-    from scipy import sparse
-
-    lex = Lexical.build(_docs())
-    lex.save(tmp_path)
-    for name in ("indptr", "indices", "data", "shape"):
-        (tmp_path / f"lexical_{name}.npy").unlink()
-    sparse.save_npz(tmp_path / "lexical.npz", lex.matrix, compressed=False)  # the earlier layout
-    again = Lexical.load(tmp_path)
-    q = lexical_terms("ORA-00942 table maxmemory")
-    assert np.allclose(lex.scores(q)[0], again.scores(q)[0])
-    assert again.presence(["maxmemory"], np.array([0, 2])).tolist() == [[False, True]]
-
-
 def test_the_lexical_top_k_bound_is_exact():
     """The sampled bound (`_kth_largest`) must give np.partition's answer: random scores, many
     ties, and orders where the 1-in-16 sample sees none of the top values."""
-    from kb.search import _kth_largest
+    from kb.lexical import _kth_largest
 
     rng = np.random.default_rng(7)
     ascending = np.sort(rng.random(20_000))
@@ -116,8 +103,9 @@ def test_phrases_read_per_article_agree_with_the_whole_array(tmp_path):
     from kb.phrases import Phrases, phrase_hashes
 
     texts = ["node down true after reboot", "", "ICONS* missing from the bundle", "down false " * 50]
-    Phrases.build(texts).save(tmp_path)
-    whole, served = Phrases.load(tmp_path), Phrases.open(tmp_path)
+    gen = Generation(tmp_path)
+    Phrases.build(texts).save(gen)
+    whole, served = Phrases.load(gen), Phrases.open(gen)
     try:
         assert served.hashes is None  # nothing of the hashes is mapped or held
         for i in range(len(texts)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from kb.config import Settings
+from kb.feedback import FeedbackStore
 from kb.indexer import build
 from kb.web import create_app
 
@@ -54,7 +55,7 @@ def test_feedback_form_without_javascript(client, app):
         "/feedback", data={"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant"}
     )
     assert resp.status_code == 303
-    assert app.extensions["kb_feedback"].count() == 1
+    assert FeedbackStore(app.config["KB_SETTINGS"].data).count() == 1
 
 
 def test_hostile_article_html_is_sanitized(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from kb.config import Settings
 from kb.errors import BadQuery, QueryTooLong
-from kb.search import Filters
+from kb.results import Filters
 
 from .conftest import DATA, FIXTURE_KB
 
@@ -124,19 +124,20 @@ def test_concurrent_searches_answer_as_a_lone_one_does(built_index):
 
     kb_session = KnowledgeBase(Settings(articles=FIXTURE_KB, index=built_index), lone_threads=2)
     idx = kb_session.index()
-    assert idx.lone_encoder is not idx.encoder and idx.lone_encoder.weights is idx.encoder.weights
+    dense = idx.dense
+    assert dense.lone_encoder is not dense.encoder and dense.lone_encoder.weights is dense.encoder.weights
     queries = [q["query"] for q in QUERIES]
-    cos = (idx.lone_encoder.encode(queries) * idx.encoder.encode(queries)).sum(axis=1)
+    cos = (dense.lone_encoder.encode(queries) * dense.encoder.encode(queries)).sum(axis=1)
     assert cos.min() > 0.99999
     lone = {q: [(r.id, r.score) for r in kb_session.search(q, k=5).results] for q in queries}
     seen: list[bool] = []
-    embed = idx._embed
+    embed = dense.embed
 
     def spy(text: str, alone: bool):
         seen.append(alone)
         return embed(text, alone)
 
-    idx._embed = spy
+    dense.embed = spy
     together: dict[str, list] = {}
 
     def worker(part: list[str]) -> None:
@@ -157,5 +158,5 @@ def test_concurrent_searches_answer_as_a_lone_one_does(built_index):
         kb_session.search(queries[0], k=5)
         assert seen == [True]
     finally:
-        del idx._embed
+        del dense.embed
     assert idx._searching == 0

@@ -11,7 +11,6 @@ from flask import Flask, g
 
 from kb.config import MAX_QUERY_CHARS, Settings
 from kb.core import KnowledgeBase
-from kb.feedback import FeedbackStore
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
 CSP = (
@@ -40,19 +39,19 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     # A search alone embeds its query on every core: on 2 cores ~4.5 instead of ~6 ms for a
     # short query, for ~70 MB more (bench/README.md).
     app.extensions["kb"] = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True)
-    app.extensions["kb_feedback"] = FeedbackStore(settings.data)
-
-    from kb.web import api, errors, metrics, pages, ratelimit
-
-    errors.init_app(app)
-    metrics.init_app(app)
-    ratelimit.init_app(app, settings.rate_limit)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(pages.bp)
 
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
+
+    from kb.web import api, auth, errors, metrics, pages, ratelimit
+
+    errors.init_app(app)
+    metrics.init_app(app)
+    ratelimit.init_app(app, settings.rate_limit)  # before auth: it also slows down token guessing
+    auth.init_app(app, settings.api_token)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
 
     @app.after_request
     def _headers(resp: Any) -> Any:

@@ -1,40 +1,25 @@
-"""The JSON API under /api/v1: search, articles, similar, feedback, OpenAPI."""
+"""The JSON API under /api/v1: search, articles, similar, feedback, OpenAPI. Each route is one
+call into the KnowledgeBase."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from kb.config import DEFAULT_K
-from kb.errors import BadQuery, KBError
-from kb.render import render_markdown
-from kb.search import Filters
+from kb.core import KnowledgeBase
+from kb.errors import BadQuery
+from kb.results import Filters
 from kb.web.metrics import observe_search
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-class Unauthorized(KBError):
-    code = "unauthorized"
-    status = 401
-
-
-@bp.before_request
-def _auth() -> None:
-    token = current_app.config["KB_SETTINGS"].api_token
-    if not token or request.endpoint == "api.openapi":
-        return
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer $KB_API_TOKEN)")
-
-
-def _kb() -> Any:
-    return current_app.extensions["kb"]
+def _kb() -> KnowledgeBase:
+    kb: KnowledgeBase = current_app.extensions["kb"]
+    return kb
 
 
 def _json_body() -> dict[str, Any]:
@@ -77,34 +62,20 @@ def search() -> Any:
 
 @bp.get("/articles/<path:article_id>")
 def article(article_id: str) -> Any:
-    data = _kb().index().article(article_id)
-    data["html"], data["toc"] = render_markdown(data["body"], data["path"])
-    data["url"] = f"/a/{data['id']}"
-    return jsonify(data)
+    return jsonify(_kb().article(article_id).to_dict())
 
 
 @bp.get("/articles/<path:article_id>/similar")
 def similar(article_id: str) -> Any:
-    k = request.args.get("k", 5)
-    try:
-        k = int(k)
-    except ValueError:
-        raise BadQuery("`k` must be an integer from 1 to 50") from None
-    if not 1 <= k <= 50:
-        raise BadQuery("`k` must be an integer from 1 to 50")
-    return jsonify({"id": article_id, "results": _kb().index().similar(article_id, k)})
+    results = _kb().similar(article_id, request.args.get("k", 5))
+    return jsonify({"id": article_id, "results": [r.to_dict() for r in results]})
 
 
 @bp.post("/feedback")
 def feedback() -> Any:
     body = _json_body()
-    kb = _kb()
-    idx = kb.index()
-    article_id = body.get("article_id")
-    if isinstance(article_id, str):
-        idx.article(article_id)  # 404 for an unknown article
-    row = current_app.extensions["kb_feedback"].record(body.get("query"), article_id, body.get("vote"), idx.generation)
-    return jsonify({"ok": True, "id": row}), 201
+    receipt = _kb().feedback(body.get("query"), body.get("article_id"), body.get("vote"))
+    return jsonify(receipt.to_dict()), 201
 
 
 @bp.get("/openapi.json")

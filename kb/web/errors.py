@@ -1,4 +1,5 @@
-"""One error shape: JSON `{"error": {"code", "message"}}` under /api/, a friendly page elsewhere."""
+"""One error shape: JSON `{"error": {"code", "message"}}` under /api/ (and the health
+endpoints), a friendly page elsewhere; rendered here and nowhere else."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ from typing import Any
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.errors import KBError
+from kb.config import MAX_QUERY_CHARS
+from kb.errors import KBError, RateLimited
 
 log = logging.getLogger("kb.web")
 
 
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one JSON error body."""
+    return {"error": {"code": code, "message": message}}
+
+
 def _render(status: int, code: str, message: str) -> Any:
     if request.path.startswith("/api/") or request.path in ("/readyz", "/healthz"):
-        return {"error": {"code": code, "message": message}}, status
+        return error_body(code, message), status
     return render_template("error.html", status=status, code=code, message=message), status
 
 
@@ -23,8 +30,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(e: KBError) -> Any:
         body, status = _render(e.status, e.code, str(e))
-        retry = getattr(e, "retry_after", None)
-        return (body, status, {"Retry-After": str(retry)}) if retry else (body, status)
+        if isinstance(e, RateLimited):
+            return body, status, {"Retry-After": str(e.retry_after)}
+        return body, status
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Any:
@@ -33,10 +41,10 @@ def init_app(app: Flask) -> None:
         if e.code == 404 and request.path.startswith("/api/"):
             message = f"no API route {request.method} {request.path}"
         if e.code == 413:
-            message = "the request body is too large (a query holds at most 20,000 characters)"
+            message = f"the request body is too large (a query holds at most {MAX_QUERY_CHARS:,} characters)"
         resp = _render(e.code or 500, code, message)
-        if e.code == 405 and hasattr(e, "valid_methods") and e.valid_methods:
-            return resp[0], resp[1], {"Allow": ", ".join(e.valid_methods)}
+        if e.code == 405 and getattr(e, "valid_methods", None):
+            return resp[0], resp[1], {"Allow": ", ".join(e.valid_methods)}  # type: ignore[attr-defined]
         return resp
 
     @app.errorhandler(Exception)

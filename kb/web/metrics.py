@@ -47,14 +47,11 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        kb = current_app.extensions["kb"]
-        try:
-            idx = kb.index()
-            m.articles.set(idx.article_count)
-            m.generation.clear()
-            m.generation.labels(idx.generation).set(1)
-        except Exception:  # noqa: BLE001 - metrics must answer even without an index
-            m.articles.set(0)
+        status = current_app.extensions["kb"].status()
+        m.articles.set(status.articles)
+        m.generation.clear()
+        if status.generation:
+            m.generation.labels(status.generation).set(1)
         return Response(generate_latest(m.registry), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -1,26 +1,25 @@
-"""The site: paste box, results page, article page, feedback form, health endpoints."""
+"""The site: paste box, results page, article page, feedback form, health endpoints. Each route
+is one call into the KnowledgeBase."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from kb.errors import KBError
-from kb.render import render_markdown
-from kb.schema import KNOWN_KEYS
-from kb.search import Filters
-from kb.templates import article_id, load_template, render
+from kb.core import KnowledgeBase
+from kb.results import Filters
+from kb.web.errors import error_body
 
 bp = Blueprint("pages", __name__)
 TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"), ("kb", "How-to")]
 STALE_DAYS = 365
 
 
-def _kb() -> Any:
-    return current_app.extensions["kb"]
+def _kb() -> KnowledgeBase:
+    kb: KnowledgeBase = current_app.extensions["kb"]
+    return kb
 
 
 def is_stale(updated: str | None, today: dt.date | None = None) -> bool:
@@ -44,20 +43,14 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    kb = _kb()
-    try:
-        idx = kb.index()
-    except KBError as e:
-        return {"status": "unavailable", "error": {"code": e.code, "message": str(e)}}, 503
-    body = {
-        "status": "ready",
-        "generation": idx.generation,
-        "articles": idx.article_count,
-        "built_at": idx.manifest.get("built_at"),
-        "git_commit": idx.manifest.get("git_commit"),
-    }
-    if kb.last_reload_error:
-        body["reload_error"] = kb.last_reload_error
+    s = _kb().status()
+    if not s.ready:
+        assert s.error is not None
+        return {"status": "unavailable", **error_body(s.error.code, str(s.error))}, 503
+    body = {"status": "ready", "generation": s.generation, "articles": s.articles, "built_at": s.built_at,
+            "git_commit": s.git_commit}  # fmt: skip
+    if s.reload_error:
+        body["reload_error"] = s.reload_error
     return body
 
 
@@ -83,59 +76,25 @@ def search() -> Any:
     if not q.strip():
         message = "Paste an error, a log excerpt or a symptom."
         return render_template("index.html", q=q, filters=filters, message=message)
-    response = _kb().search(q, k=10, filters=filters)
+    kb = _kb()
+    response = kb.search(q, k=10, filters=filters)
     from kb.web.metrics import observe_search
 
     observe_search(response.match)
-    title = " ".join(q.split())[:70]
-    command = f"kb new known-issue {shlex.quote(title)} --from-query -"
-    draft = None
-    if response.match == "none":  # the template `kb new ... --from-query` would write
-        today = dt.date.today()
-        art_id = article_id("known-issue", title, today)
-        articles = current_app.config["KB_SETTINGS"].articles
-        draft = render(load_template(articles, "known-issue"), "known-issue", title, art_id, today, query=q)
-    return render_template(
-        "search.html",
-        q=q,
-        filters=filters,
-        r=response,
-        write_up=command,
-        draft=draft,
-        thanks=request.args.get("thanks"),
-    )
+    draft = kb.draft(q) if response.match == "none" else None
+    return render_template("search.html", q=q, filters=filters, r=response, draft=draft,
+                           thanks=request.args.get("thanks"))  # fmt: skip
 
 
 @bp.get("/a/<path:article_id>")
 def article(article_id: str) -> Any:
-    idx = _kb().index()
-    data = idx.article(article_id)
-    html, toc = render_markdown(data["body"], data["path"])
-    settings = current_app.config["KB_SETTINGS"]
-    edit = f"{settings.repo_url.rstrip('/')}/{data['path']}" if settings.repo_url else None
-    extra = {k: v for k, v in data["meta"].items() if k not in KNOWN_KEYS}
-    related = []
-    for rid in data["related"] + ([data["meta"]["superseded_by"]] if data["meta"].get("superseded_by") else []):
-        if rid in idx.by_id:
-            related.append(idx.article(rid))
-    return render_template(
-        "article.html",
-        a=data,
-        html=html,
-        toc=toc,
-        similar=idx.similar(article_id, 5),
-        edit_url=edit,
-        extra=extra,
-        related=related,
-    )
+    view = _kb().article(article_id, similar=5)
+    return render_template("article.html", a=view.article, view=view)
 
 
 @bp.post("/feedback")
 def feedback() -> Any:
     """The no-JavaScript path of the feedback buttons."""
     f = request.form
-    idx = _kb().index()
-    article_id = f.get("article_id", "")
-    idx.article(article_id)
-    current_app.extensions["kb_feedback"].record(f.get("query", ""), article_id, f.get("vote", ""), idx.generation)
-    return redirect(url_for("pages.search", q=f.get("query", ""), thanks=article_id), code=303)
+    _kb().feedback(f.get("query", ""), f.get("article_id", ""), f.get("vote", ""))
+    return redirect(url_for("pages.search", q=f.get("query", ""), thanks=f.get("article_id", "")), code=303)

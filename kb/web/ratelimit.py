@@ -7,12 +7,7 @@ import time
 
 from flask import Flask, request
 
-from kb.errors import KBError
-
-
-class RateLimited(KBError):
-    code = "rate_limited"
-    status = 429
+from kb.errors import RateLimited
 
 
 class TokenBuckets:
@@ -50,6 +45,5 @@ def init_app(app: Flask, per_minute: int) -> None:
             return
         wait = buckets.take(request.remote_addr or "?")
         if wait:
-            err = RateLimited(f"more than {per_minute} API requests a minute from this client; retry in {wait:.0f} s")
-            err.retry_after = max(1, round(wait))  # type: ignore[attr-defined]
-            raise err
+            message = f"more than {per_minute} API requests a minute from this client; retry in {wait:.0f} s"
+            raise RateLimited(message, retry_after=max(1, round(wait)))

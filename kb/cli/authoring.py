@@ -1,4 +1,4 @@
-"""`kb new` and `kb check`: thin adapters over kb.templates and kb.check."""
+"""`kb new` and `kb check`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from kb.articles import TYPES
-from kb.cli import _with, shared_options
+from kb.cli.base import cli, settings_of, shared_options
+from kb.core import KnowledgeBase
 
 
-@click.command("new")
+@cli.command("new")
 @shared_options
 @click.argument("kind", metavar="TYPE", type=click.Choice(TYPES))
 @click.argument("title")
@@ -28,8 +29,8 @@ from kb.cli import _with, shared_options
 @click.pass_context
 def new_cmd(
     ctx: click.Context,
-    articles: str | None,
-    index_dir: str | None,
+    articles: Path | None,
+    index_dir: Path | None,
     kind: str,
     title: str,
     services: tuple[str, ...],
@@ -43,15 +44,11 @@ def new_cmd(
 
     Example: kb new postmortem "Checkout 502s after LB cert rotation" --service checkout
     """
-    from kb.templates import new_article
-
-    settings = _with(ctx, articles, index_dir)
     text = sys.stdin.read() if query == "-" else query
-    path = new_article(settings.articles, kind, title, services, tags, text)
-    click.echo(str(path))
+    click.echo(str(KnowledgeBase(settings_of(ctx)).new_article(kind, title, services, tags, text)))
 
 
-@click.command("check")
+@cli.command("check")
 @shared_options
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -79,8 +76,8 @@ def new_cmd(
 @click.pass_context
 def check_cmd(
     ctx: click.Context,
-    articles: str | None,
-    index_dir: str | None,
+    articles: Path | None,
+    index_dir: Path | None,
     paths: tuple[Path, ...],
     fmt: str,
     similar: bool,
@@ -93,32 +90,12 @@ def check_cmd(
 
     Example: kb check articles/postmortems/2025-03-14-checkout-502-lb-cert-rotation.md
     """
-    from kb.check import check_paths, stale
-
-    settings = _with(ctx, articles, index_dir)
-    if stale_days is not None:
-        problems = stale(settings.articles, stale_days)
-    else:
-        problems = check_paths(
-            settings.articles,
-            list(paths) or None,
-            settings.index,
-            model=settings.model,
-            similar=similar,
-            cache=settings.cache,
-        )
-    errors = sum(p.severity == "error" for p in problems)
-    warnings = len(problems) - errors
+    kb = KnowledgeBase(settings_of(ctx))
+    report = kb.stale(stale_days) if stale_days is not None else kb.check(list(paths), similar=similar)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"problems": [p.to_dict() for p in problems], "errors": errors, "warnings": warnings},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
-        for p in problems:
+        for p in report.problems:
             click.echo(str(p))
-        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
-    ctx.exit(1 if errors else 0)
+        click.echo(f"{report.errors} error(s), {report.warnings} warning(s)", err=True)
+    ctx.exit(1 if report.errors else 0)

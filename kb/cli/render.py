@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from kb.search import Response
+from kb.results import Response
 
 _COLORS = {"strong": "32", "possible": "33", "weak": "90", "none": "90"}
 

@@ -1,0 +1,13 @@
+"""The `kb` command: one module per command group, each command a thin adapter over the
+KnowledgeBase (kb/core.py); kb/cli/base.py holds the group and the shared options."""
+
+from __future__ import annotations
+
+from kb.cli import authoring, evaluate, index, search, serve
+from kb.cli.base import cli
+
+__all__ = ["authoring", "cli", "evaluate", "index", "main", "search", "serve"]
+
+
+def main() -> None:
+    cli(prog_name="kb")

@@ -1,0 +1,53 @@
+"""`kb search`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kb.cli.base import cli, settings_of, shared_options
+from kb.config import MAX_K
+from kb.core import KnowledgeBase
+from kb.results import Filters
+
+
+@cli.command("search")
+@shared_options
+@click.argument("query", nargs=-1)
+@click.option("-k", "k", type=int, default=5, show_default=True, help=f"Number of results (1..{MAX_K}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
+@click.option("--type", "types", multiple=True, help="Only this article type (repeatable).")
+@click.option("--service", "services", multiple=True, help="Only articles about this service.")
+@click.option("--tag", "tags", multiple=True, help="Only articles with this tag.")
+@click.option("--all", "include_hidden", is_flag=True, help="Include draft and deprecated articles.")
+@click.option("--explain", is_flag=True, help="Show the normalized query and why each result matched.")
+@click.pass_context
+def search_cmd(
+    ctx: click.Context,
+    articles: Path | None,
+    index_dir: Path | None,
+    query: tuple[str, ...],
+    k: int,
+    as_json: bool,
+    types: tuple[str, ...],
+    services: tuple[str, ...],
+    tags: tuple[str, ...],
+    include_hidden: bool,
+    explain: bool,
+) -> None:
+    """Search for articles like QUERY; `-` reads the query from stdin.
+
+    Example: kubectl logs orders-api-7d9f | kb search -
+    """
+    from kb.cli.render import format_response
+
+    text = sys.stdin.read() if query == ("-",) else " ".join(query)
+    filters = Filters(type=list(types), services=list(services), tags=list(tags), include_hidden=include_hidden)
+    response = KnowledgeBase(settings_of(ctx)).search(text, k=k, filters=filters, explain=explain)
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_response(response, color=sys.stdout.isatty()))
