@@ -34,8 +34,9 @@ def dense_only(idx, query: str, k: int = 10) -> list:
     norm = normalize_query(query)
     hits = idx.dense.candidates(Query(query, norm), idx.catalog.published)
     arts = hits.ranked()[:k]
-    cosine = hits.cosine(np.array(arts, dtype=np.int64)).tolist()
-    cands = [Candidate(article=a, base=c, chunk=hits.chunk(a), score=c) for a, c in zip(arts, cosine, strict=True)]
+    ids = np.array(arts, dtype=np.int64)
+    cosine, chunks = hits.cosine(ids).tolist(), hits.chunks(ids).tolist()
+    cands = [Candidate(a, c, chunk=ch, score=c) for a, c, ch in zip(arts, cosine, chunks, strict=True)]
     return idx._results(cands, {}, norm, False)
 
 

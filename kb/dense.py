@@ -190,7 +190,7 @@ class DenseChannel(Channel):
         self.index = index
         self.encoder = encoder
         self.lone_encoder = lone_encoder
-        self.chunk_article = chunk_article.astype(np.int32)
+        self.chunk_article = np.asarray(chunk_article, dtype=np.int32)  # no copy: the catalog's own array
 
     @classmethod
     def open(cls, ctx: OpenContext) -> DenseChannel:
@@ -282,11 +282,13 @@ class DenseHits(Hits):
     def scores(self, articles: np.ndarray) -> np.ndarray:
         return np.clip((self.cosine(articles) - FLOOR) / (CEIL - FLOOR), 0.0, 1.0)
 
-    def chunk(self, article: int) -> int:
-        """The article's best chunk, -1 when the channel found none."""
+    def chunks(self, articles: np.ndarray) -> np.ndarray:
+        """Each article's best chunk, -1 where the channel found none."""
         arts, _, chunks = self.best()
-        pos = int(np.searchsorted(arts, article))
-        return int(chunks[pos]) if pos < len(arts) and arts[pos] == article else -1
+        if not len(arts):
+            return np.full(len(articles), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(arts, articles), len(arts) - 1)
+        return np.where(arts[pos] == articles, chunks[pos], -1)
 
     def explain(self, article: int) -> dict[str, Any]:
         return {"dense": round(float(self.cosine(np.array([article]))[0]), 4)}

@@ -159,9 +159,10 @@ class Index:
             order = order[chosen]
         dense, sigs = hits[DenseChannel.name], hits[SignatureChannel.name]
         assert isinstance(dense, DenseHits) and isinstance(sigs, SignatureHits)
+        kept = arts[order]
         cands = [
-            Candidate(article=a, base=b, signature=sigs.label(a), chunk=dense.chunk(a))
-            for a, b in zip(arts[order].tolist(), base[order].tolist(), strict=True)
+            Candidate(article=a, base=b, signature=sigs.label(a), chunk=c)
+            for a, b, c in zip(kept.tolist(), base[order].tolist(), dense.chunks(kept).tolist(), strict=True)
         ]
         top = cands[:RERANK]
         top_arts = np.array([c.article for c in top], dtype=np.int64)

@@ -160,3 +160,24 @@ def test_concurrent_searches_answer_as_a_lone_one_does(built_index):
     finally:
         del dense.embed
     assert idx._searching == 0
+
+
+def test_every_channel_has_a_weight_and_every_weight_a_channel():
+    from kb.fusion import WEIGHTS
+    from kb.search import CHANNELS
+
+    assert [c.name for c in CHANNELS] and sorted(c.name for c in CHANNELS) == sorted(WEIGHTS)
+    assert CHANNELS[0].name == "dense"  # asked first: its query embeds while the others work
+
+
+def test_explain_shows_every_channel_and_says_when_a_result_was_not_reranked(kb_session, monkeypatch):
+    import kb.search
+
+    monkeypatch.setattr(kb.search, "RERANK", 2)  # the fixture KB is smaller than the real cut (30)
+    r = kb_session.search("No space left on device", k=6, explain=True)
+    first = r.results[0].explain
+    for key in ("dense", "bm25", "bm25_relative", "term_coverage", "phrase", "identifiers", "signature", "score"):
+        assert key in first, key
+    assert first["score"] == r.results[0].score and "reranked" not in first
+    late = [x.explain for x in r.results[2:]]
+    assert late and all(e["reranked"] is False and "phrase" not in e for e in late)
