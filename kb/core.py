@@ -51,8 +51,8 @@ class KnowledgeBase:
         self.last_reload_error: str | None = None
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> KnowledgeBase:
-        return cls(Settings.from_env(**overrides))
+    def from_env(cls, **overrides: object) -> KnowledgeBase:
+        return cls(Settings.from_env(None, **overrides))
 
     @classmethod
     def scratch(cls, settings: Settings) -> KnowledgeBase:
@@ -184,7 +184,7 @@ class KnowledgeBase:
 
     # -- what users write -----------------------------------------------------------------
 
-    def feedback(self, query: Any, article_id: Any, vote: Any) -> FeedbackReceipt:
+    def feedback(self, query: object, article_id: object, vote: object) -> FeedbackReceipt:
         """Record "this solved it" / "not relevant" for an article of the current index."""
         from kb.feedback import FeedbackStore
 

@@ -27,7 +27,7 @@ class FeedbackStore:
         )
         return conn
 
-    def record(self, query: str, article_id: str, vote: str, generation: str | None = None) -> int:
+    def record(self, query: object, article_id: object, vote: object, generation: str | None = None) -> int:
         """Store one vote; returns its row id."""
         if vote not in VOTES:
             raise BadQuery(f"`vote` must be one of {', '.join(VOTES)}")
