@@ -10,7 +10,10 @@ from typing import TypeVar
 
 from kb.errors import ConfigError
 
-MAX_QUERY_CHARS = 20_000
+# A paste may be a whole log: the CLI takes up to 5 MB, HTTP up to 1 MiB a body; long pastes are
+# reduced to their salient lines before they are searched (kb/salient.py).
+MAX_PASTE_CHARS = 5_000_000
+MAX_HTTP_BODY = 1024 * 1024
 MIN_SIGNATURE_CHARS = 4  # shorter text signatures are ignored by search (`kb check` warns, W213)
 MAX_K = 50
 DEFAULT_K = 10
@@ -33,6 +36,9 @@ class Settings:
     rate_limit: int = 0  # API requests a minute per client; 0 = no limit
     faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
     cache: Path | None = None  # where the model's ONNX export is kept for every index; None = none
+    search_budget: float = 5.0  # seconds the analysis of one paste may take
+    public_site: bool = False  # with api_token set, the site stays open (the API does not)
+    metrics_public: bool = False  # with api_token set, /metrics stays open
 
     def __post_init__(self) -> None:
         if self.faiss not in FAISS_KINDS:
@@ -58,6 +64,9 @@ class Settings:
             rate_limit=_number(env, "KB_RATE_LIMIT", 0, int, "a whole number of requests a minute"),
             faiss=env.get("KB_FAISS") or "auto",
             cache=Path(env["KB_CACHE"]) if env.get("KB_CACHE") else cache_home / "kb",
+            search_budget=_number(env, "KB_SEARCH_BUDGET", 5.0, float, "a number of seconds"),
+            public_site=_flag(env, "KB_PUBLIC_SITE"),
+            metrics_public=_flag(env, "KB_METRICS_PUBLIC"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):
@@ -75,3 +84,13 @@ def _number(env: Mapping[str, str], key: str, default: _T, kind: Callable[[str],
         return kind(raw)
     except ValueError:
         raise ConfigError(f"{key}={raw!r} is not {what}") from None
+
+
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    """A yes/no variable: 1, true, yes, on (any case) or 0, false, no, off, empty."""
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{key}={env[key]!r} is not yes or no (use 1 or 0)")

@@ -150,7 +150,7 @@ class KnowledgeBase:
     ) -> Response:
         """The k articles most like a pasted error, log excerpt, alert or symptom (both are
         validated here: a bad value is a BadQuery naming it)."""
-        return self.index().search(query, k=k, filters=filters, explain=explain)
+        return self.index().search(query, k=k, filters=filters, explain=explain, budget=self.settings.search_budget)
 
     def article(self, article_id: str, similar: int = 0) -> ArticleView:
         """One article, rendered, with its links resolved and its `similar` nearest neighbours."""

@@ -29,6 +29,13 @@ class QueryTooLong(KBError):
     status = 413
 
 
+class QueryTooComplex(KBError):
+    """A paste whose analysis ran past the per-search CPU budget (KB_SEARCH_BUDGET)."""
+
+    code = "query_too_complex"
+    status = 422
+
+
 class NotFound(KBError):
     code = "not_found"
     status = 404

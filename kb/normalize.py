@@ -4,12 +4,19 @@ identifiers and error codes that make an error recognisable, and pick the salien
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from kb.errors import QueryTooComplex
+from kb.salient import LONG_CHARS, SALIENT, candidates
 
 NORMALIZER_VERSION = 2
 DENSE_CHAR_BUDGET = 1000  # ~200-250 word pieces: what fits the model window
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# Colour codes and terminal titles; `[^\x07\x1b]*` stops at the next escape, so a run of
+# unterminated `ESC ]` costs linear time (`[^\x07]*` rescanned to the end from each one).
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*\x07")
 # Log prefixes: timestamps, levels, syslog host/process, bracketed thread or pid fields.
 _PREFIXES = [
     re.compile(r"^\s*\[?\d{4}-\d{2}-\d{2}[T _]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC)?\]?\s*"),
@@ -34,26 +41,17 @@ _VOLATILE = [
     (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), " "),  # IPv6
     (re.compile(r"\b0x[0-9a-f]{4,}\b", re.I), " "),
     (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{10,}\b", re.I), " "),  # hashes, trace ids
-    # Kubernetes generated suffixes: deployment-<rs hash>-<pod hash>, statefulset/job pods.
-    (re.compile(r"\b([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-(?=[a-z0-9]*\d)[a-z0-9]{6,10}-[a-z0-9]{5}\b"), r"\1"),
-    (re.compile(r"\b([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)+)-(?=[a-z]*\d)[a-z0-9]{5}\b"), r"\1"),
+    # (Kubernetes generated pod-name suffixes are removed here, by _mask_pod_names.)
     (re.compile(r"(?<![\w.-])\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds|m|min|mins|minutes|h|hours)\b"), " "),
     # Long numbers, but not a SQLSTATE code such as `SQLSTATE 53300`.
     (re.compile(r"(?<!SQLSTATE )(?<!SQLSTATE: )(?<!SQLSTATE=)(?<![\w-])\d{5,}(?:\.\d+)?(?![\w-])"), " "),
     (re.compile(r"(?<=[A-Za-z0-9_.-]):\d{2,5}\b(?![\d.:])"), " "),  # host:8080, File.java:630
 ]
+_PODS_AT = 6  # pod-name suffixes are masked before the durations
 _JAVA_FRAME = re.compile(r"^\s*at\s+[\w$.<>]+\(.*\)\s*$")
 _MORE = re.compile(r"^\s*\.\.\.\s*\d+\s+(more|common frames omitted)")
 _PY_FRAME = re.compile(r'^\s*File\s+"[^"]+",\s+line\s+\d+')
 _GO_FRAME = re.compile(r"^\s*(goroutine \d+ \[|[\w/.-]+\.go:\d+|[\w./*()-]+\(0x[0-9a-f, .]*\)$)")
-SALIENT = re.compile(
-    r"error|exception|fail|fatal|panic|refused|denied|timed? ?out|timeout|killed|oom|unavailable|"
-    r"unreachable|cannot|can't|could not|unable|invalid|expired|reset|rejected|exceeded|not found|"
-    r"no such|too many|full|crash|back-?off|abort|deadlock|firing|alert|critical|warn|caused by|"
-    r"\b[A-Z][A-Z0-9]{1,9}[-_]\d{2,6}\b|\b[45]\d\d\b|\w+(Error|Exception|Fault)\b",
-    re.I,
-)
-
 STOPWORDS = frozenset(
     "a an and are as at be been but by can did do does for from had has have how i if in into is it "
     "its me my no not of on or our so than that the their then there these they this to was we were "
@@ -72,6 +70,8 @@ class Normalized:
     lines: list[str] = field(default_factory=list)
     dropped_lines: int = 0
     identifiers: list[str] = field(default_factory=list)
+    source: str = ""  # what signatures are matched against: the paste, or its candidate lines when long
+    input_lines: int = 0  # non-empty lines of the paste
 
 
 _LEVEL_COLUMN = re.compile(r"^(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL|SEVERE)\s+")
@@ -93,9 +93,69 @@ def strip_prefix(line: str) -> str:
 
 def mask_volatile(text: str) -> str:
     """Remove tokens that differ between occurrences of the same error (ids, IPs, numbers)."""
-    for rx, repl in _VOLATILE:
+    for i, (rx, repl) in enumerate(_VOLATILE):
+        if i == _PODS_AT:
+            text = _mask_pod_names(text)
         text = rx.sub(repl, text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
+
+
+# Kubernetes pod names: <deployment>-<replica-set hash>-<pod hash> and <statefulset or job>-<hash>.
+# Each maximal run of word characters and hyphens is split at its hyphens once and checked in
+# Python, in time linear in its length: the equivalent regex backtracks quadratically on a long
+# hyphenated run (`a-a-a-...`: 7 s for 20,000 characters).
+_RUN = re.compile(r"(?<![\w-])[\w-]++")
+_SPACES = re.compile(r"[ \t]{2,}")
+_NAME_PART = re.compile(r"[a-z][a-z0-9]*")
+_RS_HASH = re.compile(r"[a-z0-9]{6,10}")
+_POD_HASH = re.compile(r"[a-z0-9]{5}")
+
+
+def _hashlike(rx: re.Pattern[str], part: str) -> bool:
+    return rx.fullmatch(part) is not None and any(c.isdigit() for c in part)
+
+
+def _deployment_pod(parts: list[str], j: int) -> bool:
+    return _hashlike(_RS_HASH, parts[j]) and _POD_HASH.fullmatch(parts[j + 1]) is not None
+
+
+def _set_pod(parts: list[str], j: int) -> bool:
+    return _hashlike(_POD_HASH, parts[j])
+
+
+def _strip_suffix(parts: list[str], suffix: Callable[[list[str], int], bool], min_name: int, width: int) -> list[str]:
+    """Drop `width` hash parts after every name of at least `min_name` parts (`[a-z][a-z0-9]*`
+    each): the leftmost name, and of it the longest that is followed by hash parts."""
+    out: list[str] = []
+    i, n = 0, len(parts)
+    while i < n:
+        if not _NAME_PART.fullmatch(parts[i]):
+            out.append(parts[i])
+            i += 1
+            continue
+        m = i + 1
+        while m < n and _NAME_PART.fullmatch(parts[m]):
+            m += 1
+        j = next((j for j in range(min(m, n - width), i + min_name - 1, -1) if suffix(parts, j)), None)
+        if j is None:  # no later start in this name can match either: its candidates are a subset
+            out.extend(parts[i:m])
+            i = m
+        else:
+            out.extend(parts[i:j])
+            i = j + width
+    return out
+
+
+def _pods_in_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    if run.count("-") < 2:
+        return run
+    parts = _strip_suffix(run.split("-"), _deployment_pod, 1, 2)
+    return "-".join(_strip_suffix(parts, _set_pod, 2, 1))
+
+
+def _mask_pod_names(text: str) -> str:
+    return _RUN.sub(_pods_in_run, text) if "-" in text else text
 
 
 def _collapse_traces(lines: list[str]) -> list[str]:
@@ -128,10 +188,21 @@ def _collapse_traces(lines: list[str]) -> list[str]:
     return out
 
 
-def normalize_query(text: str, char_budget: int = DENSE_CHAR_BUDGET) -> Normalized:
-    """Normalize pasted text (error, log excerpt, trace, alert) for search."""
+def normalize_query(text: str, char_budget: int = DENSE_CHAR_BUDGET, deadline: float | None = None) -> Normalized:
+    """Normalize pasted text (error, log excerpt, trace, alert) for search; past `deadline`
+    (time.monotonic()) it gives up with QueryTooComplex."""
     raw = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-    lines = [strip_prefix(ln) for ln in raw.split("\n")]
+    raw_lines = raw.split("\n")
+    input_lines = sum(1 for ln in raw_lines if ln.strip())
+    long = len(raw) > LONG_CHARS
+    if long:  # a whole log: normalize only the lines that can carry the failure (kb/salient.py)
+        raw_lines = candidates(raw)
+    source = "\n".join(raw_lines) if long else text
+    lines = []
+    for i, ln in enumerate(raw_lines):
+        if deadline is not None and i % 256 == 255 and time.monotonic() > deadline:
+            raise QueryTooComplex("the paste took too long to analyse - search on the lines that show the error")
+        lines.append(strip_prefix(ln))
     lines = _collapse_traces([ln for ln in lines if ln.strip()])
     kept: list[str] = []
     seen: set[str] = set()
@@ -144,11 +215,18 @@ def normalize_query(text: str, char_budget: int = DENSE_CHAR_BUDGET) -> Normaliz
         kept.append(masked)
     dropped = 0
     if sum(len(k) + 1 for k in kept) > char_budget:
-        kept, dropped = _salient(kept, char_budget)
+        kept, dropped = _salient_recent(kept, char_budget) if long else _salient(kept, char_budget)
     dense = "\n".join(kept).strip() or raw.strip()[:char_budget]
     terms = lexical_terms(dense)
     return Normalized(
-        original=text, dense=dense, terms=terms, lines=kept, dropped_lines=dropped, identifiers=identifiers(dense)
+        original=text,
+        dense=dense,
+        terms=terms,
+        lines=kept,
+        dropped_lines=dropped,
+        identifiers=identifiers(dense),
+        source=source,
+        input_lines=input_lines,
     )
 
 
@@ -167,10 +245,33 @@ def _salient(lines: list[str], budget: int) -> tuple[list[str], int]:
     return keep, len(lines) - len(keep)
 
 
+_EXCEPTION = re.compile(r"\b\w+(?:Error|Exception)\b|^Caused by", re.I)
+
+
+def _salient_recent(lines: list[str], budget: int) -> tuple[list[str], int]:
+    """For a long paste: exception lines first, then other salient lines, then the rest, the
+    most recent first within each; the chosen ones in their order, within the budget."""
+
+    def rank(i: int) -> tuple[int, int]:
+        line = lines[i]
+        return (0 if _EXCEPTION.search(line) else 1 if SALIENT.search(line) else 2, -i)
+
+    chosen: set[int] = set()
+    used = 0
+    for i in sorted(range(len(lines)), key=rank):
+        cost = min(len(lines[i]), 300) + 1
+        if used + cost > budget and chosen:
+            continue
+        chosen.add(i)
+        used += cost
+    keep = [lines[i][:300] for i in sorted(chosen)]
+    return keep, len(lines) - len(keep)
+
+
 _IDENT = re.compile(
     r"\b(?:[A-Z][A-Z0-9]{1,9}[-_]\d{2,6}[A-Z]?|SQLSTATE\s*\w{5}|E[A-Z]{3,}|"
     r"[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+(?:Error|Exception|Fault|Killed|BackOff|Loop\w*)?|"
-    r"[a-z_][\w]*\.[\w.]*(?:Error|Exception)|[A-Z]{2,}_[A-Z_]{2,})\b"
+    r"(?<![\w.])[a-z_]\w*+\.[\w.]*(?:Error|Exception)|[A-Z]{2,}_[A-Z_]{2,})\b"
 )
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kb.config import MAX_K, MAX_QUERY_CHARS
+from kb.config import MAX_K, MAX_PASTE_CHARS
 from kb.errors import BadQuery, QueryTooLong
 from kb.normalize import Normalized
 
@@ -25,15 +25,14 @@ class Filters:
 
     @classmethod
     def from_dict(cls, data: Any) -> Filters:
+        """From the API's `filters` object (already checked against its schema)."""
         if data is None:
             return cls()
         if not isinstance(data, dict):
             raise BadQuery("`filters` must be an object with `type`, `services` or `tags` lists")
-        out = cls(include_hidden=bool(data.get("include_deprecated") or data.get("include_hidden")))
+        out = cls(include_hidden=data.get("include_hidden") is True)
         for key in ("type", "services", "tags"):
             value = data.get(key) or []
-            if isinstance(value, str):
-                value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise BadQuery(f"`filters.{key}` must be a list of strings")
             setattr(out, key, [v for v in value if v])
@@ -83,6 +82,9 @@ class Response:
     novel: bool
     results: list[Result]
     normalized: dict[str, Any] | None = None
+    input_lines: int = 0  # non-empty lines of the paste
+    searched_lines: int = 0  # the lines it was searched on (all of a short paste; the salient ones of a log)
+    warnings: list[str] = field(default_factory=list)  # e.g. a filter value no article has
 
     def to_dict(self) -> dict[str, Any]:
         """The API's JSON shape (shallow copies; `dataclasses.asdict` deep-copies and is slow)."""
@@ -93,8 +95,12 @@ class Response:
             "took_ms": self.took_ms,
             "match": self.match,
             "novel": self.novel,
+            "input_lines": self.input_lines,
+            "searched_lines": self.searched_lines,
             "results": results,
         }
+        if self.warnings:
+            out["warnings"] = self.warnings
         if self.normalized is not None:
             out["normalized"] = self.normalized
         return out
@@ -121,8 +127,11 @@ def validate(query: object, k: object) -> tuple[str, int]:
     """Check a query and k the same way for every surface."""
     if not isinstance(query, str) or not query.strip():
         raise BadQuery("the query is empty - paste an error message, log excerpt or symptom")
-    if len(query) > MAX_QUERY_CHARS:
-        raise QueryTooLong(f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+    if len(query) > MAX_PASTE_CHARS:
+        raise QueryTooLong(
+            f"the paste has {len(query):,} characters; the limit is {MAX_PASTE_CHARS:,} - search on the "
+            "end of the log (`tail -c 5000000`)"
+        )
     return query, validate_k(k)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from kb.articles import FOLDER_TYPES, STATUSES, TYPES
 from kb.config import MIN_SIGNATURE_CHARS
+from kb.linear_regex import compile_linear
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 REQUIRED = ("title", "type")
@@ -178,6 +179,15 @@ def check_signatures(value: Any) -> list[Issue]:
                 rx = re.compile(pattern)
             except re.error as e:
                 issues.append(Issue("E205", f"{where}: invalid regex {pattern!r}: {e}", "signatures", i))
+                continue
+            try:
+                compile_linear(pattern)
+            except ValueError as e:
+                message = (
+                    f"{where}: regex {pattern!r} cannot run in linear time ({e}); search matches signatures "
+                    "with RE2, which has no lookaround or backreferences - rewrite it without them"
+                )
+                issues.append(Issue("E215", message, "signatures", i))
                 continue
             if rx.search(""):
                 issues.append(

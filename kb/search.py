@@ -4,6 +4,7 @@ calibrated confidence, the best section's snippet, and the article and similar l
 from __future__ import annotations
 
 import contextlib
+import difflib
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from kb.articles import TYPES
 from kb.channels import Channel, Hits, OpenContext, Query
 from kb.dense import DenseChannel, DenseHits
-from kb.errors import NotFound
+from kb.errors import BadQuery, NotFound
 from kb.fusion import RERANK, Candidate, confidence_of, first_stage, fuse, is_novel, match_of
 from kb.identifiers import IdentifierChannel
 from kb.lexical import LexicalChannel
@@ -34,6 +36,7 @@ CHANNELS: tuple[type[Channel], ...] = (
     IdentifierChannel,
     SignatureChannel,
 )
+ECHO_CHARS = 20_000  # of a longer paste, the response echoes this much
 RANKINGS = ("fused", "lexical", "dense")  # what `rank` can order by (`kb eval --channels`)
 
 
@@ -95,21 +98,34 @@ class Index:
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, query: object, k: object = 10, filters: Filters | None = None, explain: bool = False) -> Response:
-        """The k articles most like the query, best first, with confidence."""
+    def search(
+        self,
+        query: object,
+        k: object = 10,
+        filters: Filters | None = None,
+        explain: bool = False,
+        budget: float | None = None,
+    ) -> Response:
+        """The k articles most like the query, best first, with confidence; `budget` bounds the
+        seconds its analysis may take (QueryTooComplex past it)."""
         started = time.perf_counter()
         text, n = validate(query, k)
-        norm = normalize_query(text)
-        ranked, hits = self._rank(norm, text, self._allowed(filters or Filters()), keep=max(n, RERANK) + 20)
+        filters = filters or Filters()
+        warnings = self.check_filters(filters)
+        norm = normalize_query(text, deadline=time.monotonic() + budget if budget else None)
+        ranked, hits = self._rank(norm, text, self._allowed(filters), keep=max(n, RERANK) + 20)
         results = self._results(ranked[:n], hits, norm, explain)
         top = ranked[0] if ranked else None
         return Response(
-            query=text,
+            query=text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…",
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             match=match_of(top),
-            novel=is_novel(top),
+            novel=is_novel(top) and not warnings,  # not new: the filters left nothing to compare with
             results=results,
+            warnings=warnings,
             normalized=explain_query(norm) if explain else None,
+            input_lines=norm.input_lines,
+            searched_lines=len(norm.lines),
         )
 
     def rank(self, query: str, k: int = 10, channel: str = "fused", filters: Filters | None = None) -> Ranking:
@@ -123,6 +139,23 @@ class Index:
         top = ranked[0]
         ids = [self.catalog.ids[c.article] for c in ranked[:k]]
         return Ranking(ids, match_of(top), confidence_of(top), top.score)
+
+    def check_filters(self, f: Filters) -> list[str]:
+        """BadQuery for a type that does not exist; a warning for each service or tag no article has."""
+        for t in f.type:
+            if t not in TYPES:
+                close = difflib.get_close_matches(t.lower(), TYPES, n=1, cutoff=0.5)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise BadQuery(f"unknown article type {t!r}; use one of {', '.join(TYPES)}{hint}")
+        warnings = []
+        for key, label, values in (("services", "service", f.services), ("tags", "tag", f.tags)):
+            known = self.catalog.by_value[key]
+            for v in values:
+                if v not in known:
+                    close = difflib.get_close_matches(v, list(known), n=3, cutoff=0.5)
+                    nearest = f" (nearest: {', '.join(close)})" if close else ""
+                    warnings.append(f"no article has {label} {v!r}{nearest}")
+        return warnings
 
     def _allowed(self, f: Filters) -> np.ndarray:
         """Which articles the filters admit, as a boolean mask."""

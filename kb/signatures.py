@@ -14,6 +14,7 @@ import numpy as np
 
 from kb.channels import EMPTY, Channel, Hits, OpenContext, Query
 from kb.config import MIN_SIGNATURE_CHARS
+from kb.linear_regex import compile_linear
 
 GRAM = MIN_SIGNATURE_CHARS  # a text signature is at least this long, so it has one substring this long
 _WORD = re.compile(r"[a-z0-9_]{4,}")
@@ -47,9 +48,10 @@ class SignatureMatcher:
                 key = ("regex", sig["regex"])
                 if key not in patterns:
                     try:
-                        rx = re.compile(sig["regex"])
-                    except re.error:
-                        continue  # `kb check` reports it; search ignores it
+                        re.compile(sig["regex"])  # what authors write is Python's syntax
+                        rx = compile_linear(sig["regex"])  # what runs on pastes is RE2
+                    except (re.error, ValueError):
+                        continue  # `kb check` reports it (E205, E215); search ignores it
                     safe = not _UNSAFE_REGEX.search(sig["regex"])
                     words = _words(re.sub(r"\\.", " ", sig["regex"].lower())) if safe else []
                     patterns[key] = _Pattern(len(patterns), "regex", rx, sig["regex"], words)
@@ -139,7 +141,8 @@ class SignatureChannel(Channel):
         return cls(SignatureMatcher(ctx.catalog.signatures))
 
     def candidates(self, query: Query, allowed: np.ndarray) -> SignatureHits:
-        return SignatureHits(self.matcher.matches(query.raw, allowed))
+        # A long paste is matched on its candidate lines (kb/salient.py), not its megabytes.
+        return SignatureHits(self.matcher.matches(query.norm.source or query.raw, allowed))
 
 
 class SignatureHits(Hits):

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from kb.feedback import FeedbackStore
-from kb.web.openapi import spec
+from kb.web.openapi import MAX_HTTP_QUERY, spec
 
 SPEC = spec()
 
@@ -53,7 +53,7 @@ def test_filters_in_the_body(client):
     [
         ({"query": ""}, 400, "bad_query"),
         ({"query": "   "}, 400, "bad_query"),
-        ({"query": "x" * 20_001}, 413, "query_too_long"),
+        ({"query": "x" * (MAX_HTTP_QUERY + 1)}, 413, "query_too_long"),
         ({"query": "disk", "k": 0}, 400, "bad_query"),
         ({"query": "disk", "k": 51}, 400, "bad_query"),
         ({"query": "disk", "k": "many"}, 400, "bad_query"),
@@ -75,9 +75,10 @@ def test_malformed_json_wrong_type_and_method(client):
     assert_error(client.get("/api/v1/nowhere"), 404, "not_found")
 
 
-def test_oversized_body_is_refused(client):
-    resp = client.post("/api/v1/search", data="x" * 200_000, content_type="application/json")
+def test_oversized_body_is_refused_and_says_what_to_do(client):
+    resp = client.post("/api/v1/search", data="x" * (1024 * 1024 + 1), content_type="application/json")
     assert_error(resp, 413)
+    assert "KiB" in resp.json["error"]["message"] and "kb search -" in resp.json["error"]["message"]
 
 
 def test_article_and_similar(client):
@@ -173,4 +174,6 @@ def test_rate_limit_answers_429_with_retry_after(settings):
     resp = client.get("/api/v1/openapi.json")
     assert_error(resp, 429, "rate_limited")
     assert int(resp.headers["Retry-After"]) >= 1
-    assert client.get("/").status_code == 200  # the site is not limited
+    assert client.get("/").status_code == 429  # the site shares the client's budget
+    assert client.get("/search?q=disk").status_code == 429
+    assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5  # probes never are

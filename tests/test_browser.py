@@ -125,6 +125,11 @@ def test_no_match_offers_write_this_up(site, page):
     base, _ = site
     page.goto(base + "/search?q=" + urllib.request.quote("How do I bake sourdough bread at home?"))
     assert page.locator("#no-match").is_visible()
+    # The near misses come first; the draft is folded below them.
+    order = page.evaluate("[...document.querySelectorAll('ol.results, #write-up')].map(e => e.tagName)")
+    assert order[0] == "OL" and order[-1] == "DETAILS"
+    assert not page.locator("#write-up-command").is_visible()
+    page.click("#write-up summary")
     assert "kb new known-issue" in page.locator("#write-up-command").inner_text()
 
 

@@ -12,7 +12,7 @@ from kb.web import create_app
 
 def test_home_has_the_paste_box(client):
     html = client.get("/").get_data(as_text=True)
-    assert '<textarea id="q" name="q" maxlength="20000"' in html
+    assert '<textarea id="q" name="q" maxlength="1000000"' in html
     assert "Content-Security-Policy" in client.get("/").headers
 
 
@@ -50,12 +50,37 @@ def test_article_page_and_friendly_404(client):
     assert "Not found" in missing.get_data(as_text=True)
 
 
-def test_feedback_form_without_javascript(client, app):
-    resp = client.post(
-        "/feedback", data={"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant"}
-    )
+def _csrf(client) -> str:
+    """The CSRF token a page gives this client (set as a cookie, echoed in its forms)."""
+    html = client.get("/").get_data(as_text=True)
+    return html.split('data-csrf="', 1)[1].split('"', 1)[0]
+
+
+def test_feedback_form_without_javascript_keeps_the_filters(client, app):
+    form = {"query": "disk full", "article_id": "runbooks/disk-full", "vote": "not_relevant", "type": "runbook",
+            "service": "postgres", "include_hidden": "1"}  # fmt: skip
+    assert client.post("/feedback", data=form).status_code == 403  # no CSRF token: refused
+    resp = client.post("/feedback", data={**form, "csrf_token": _csrf(client)})
     assert resp.status_code == 303
+    assert "type=runbook" in resp.location and "service=postgres" in resp.location
+    assert "include_hidden=1" in resp.location and "thanks=runbooks" in resp.location
     assert FeedbackStore(app.config["KB_SETTINGS"].data).count() == 1
+    js = client.post("/feedback", data={**form, "csrf_token": _csrf(client)}, headers={"Accept": "application/json"})
+    assert js.status_code == 201 and js.json["ok"] is True
+
+
+def test_a_long_paste_is_posted_and_stays_in_the_box(client):
+    log = "".join(f"INFO step {i} done\n" for i in range(3000)) + "ERROR write failed: No space left on device\n"
+    html = client.post("/search", data={"q": log, "csrf_token": _csrf(client)}).get_data(as_text=True)
+    assert "Disk full" in html and 'id="searched-lines"' in html
+    assert "ERROR write failed: No space left on device" in html.split("<textarea", 1)[1].split("</textarea>")[0]
+
+
+def test_an_error_keeps_the_paste_in_the_box(client):
+    resp = client.get("/search", query_string={"q": "my paste that must survive", "type": "runbooks"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "my paste that must survive" in html.split("<textarea", 1)[1] and "did you mean runbook?" in html
 
 
 def test_hostile_article_html_is_sanitized(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kb.config import Settings
+from kb.config import MAX_PASTE_CHARS, Settings
 from kb.errors import BadQuery, QueryTooLong
 from kb.results import Filters
 
@@ -98,7 +98,7 @@ def test_explain_shows_the_normalized_query_and_channels(kb_session):
     [
         ("", 5, BadQuery),
         ("   \n\t", 5, BadQuery),
-        ("x" * 20_001, 5, QueryTooLong),
+        ("x" * (MAX_PASTE_CHARS + 1), 5, QueryTooLong),
         ("disk", 0, BadQuery),
         ("disk", 51, BadQuery),
         ("disk", "ten", BadQuery),

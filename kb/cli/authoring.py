@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from kb.articles import TYPES
-from kb.cli.base import cli, settings_of, shared_options
+from kb.cli.base import cli, read_stdin, settings_of, shared_options
 from kb.core import KnowledgeBase
 
 
@@ -44,7 +43,7 @@ def new_cmd(
 
     Example: kb new postmortem "Checkout 502s after LB cert rotation" --service checkout
     """
-    text = sys.stdin.read() if query == "-" else query
+    text = read_stdin() if query == "-" else query
     click.echo(str(KnowledgeBase(settings_of(ctx)).new_article(kind, title, services, tags, text)))
 
 

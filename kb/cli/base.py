@@ -4,6 +4,7 @@ where core errors become `Error: ...` and exit status 1."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,8 +12,8 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from kb.config import Settings
-from kb.errors import KBError
+from kb.config import MAX_PASTE_CHARS, Settings
+from kb.errors import KBError, QueryTooLong
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +69,17 @@ def settings_of(ctx: click.Context, **overrides: object) -> Settings:
                 overrides[key] = c.params[name]
                 break
     return Settings.from_env(None, **overrides)
+
+
+def read_stdin(limit: int = MAX_PASTE_CHARS) -> str:
+    """Standard input as text (bad UTF-8 replaced, not fatal), at most `limit` bytes."""
+    data = sys.stdin.buffer.read(limit + 1) if hasattr(sys.stdin, "buffer") else sys.stdin.read(limit + 1).encode()
+    if len(data) > limit:
+        raise QueryTooLong(
+            f"the paste on stdin is over {limit:,} bytes - search on the end of the log: "
+            f"`... | tail -c {limit} | kb search -`"
+        )
+    return data.decode("utf-8", errors="replace")
 
 
 @click.group(cls=KBGroup)

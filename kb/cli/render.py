@@ -15,16 +15,20 @@ def _c(text: str, code: str, color: bool) -> str:
 
 def format_response(r: Response, color: bool = False) -> str:
     """Header line, then one block per result with its root cause and fix."""
-    lines = []
+    lines = [_c(f"warning: {w}", "33", color) for w in r.warnings]
     if r.match == "none":
         head = "No good match in the knowledge base."
-        if r.novel:
+        if r.warnings:
+            head = "No match with these filters."
+        elif r.novel:
             head += " This looks new: consider writing it up with `kb new known-issue ... --from-query -`."
         lines.append(_c(head, "1", color))
         if r.results:
             lines.append("Nearest misses:")
     else:
         lines.append(f"match: {_c(r.match, _COLORS[r.match], color)} - {len(r.results)} results in {r.took_ms:.0f} ms")
+    if r.searched_lines < r.input_lines:
+        lines.append(f"searched on {r.searched_lines:,} of {r.input_lines:,} lines (the salient ones)")
     if r.normalized:
         lines.append("normalized query: " + r.normalized["text"].replace("\n", " | ")[:300])
     for i, res in enumerate(r.results, 1):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli.base import cli, settings_of, shared_options
+from kb.cli.base import cli, read_stdin, settings_of, shared_options
 from kb.config import MAX_K
 from kb.core import KnowledgeBase
 from kb.results import Filters
@@ -44,7 +44,7 @@ def search_cmd(
     """
     from kb.cli.render import format_response
 
-    text = sys.stdin.read() if query == ("-",) else " ".join(query)
+    text = read_stdin() if query == ("-",) else " ".join(query)
     filters = Filters(type=list(types), services=list(services), tags=list(tags), include_hidden=include_hidden)
     response = KnowledgeBase(settings_of(ctx)).search(text, k=k, filters=filters, explain=explain)
     if as_json:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from kb.config import MAX_QUERY_CHARS, Settings
+from kb.config import MAX_HTTP_BODY, Settings
 from kb.core import KnowledgeBase
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
@@ -30,8 +30,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     settings = settings or Settings.from_env()
     app.config.update(
         KB_SETTINGS=settings,
-        # A body holds at most a 20,000-character query (up to 4 bytes each) plus JSON overhead.
-        MAX_CONTENT_LENGTH=MAX_QUERY_CHARS * 4 + 16_384,
+        MAX_CONTENT_LENGTH=MAX_HTTP_BODY,
         JSON_SORT_KEYS=False,
     )
     if test_config:
@@ -49,7 +48,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     errors.init_app(app)
     metrics.init_app(app)
     ratelimit.init_app(app, settings.rate_limit)  # before auth: it also slows down token guessing
-    auth.init_app(app, settings.api_token)
+    auth.init_app(app, settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from kb.config import DEFAULT_K
 from kb.core import KnowledgeBase
 from kb.errors import BadQuery
 from kb.results import Filters
 from kb.web.metrics import observe_search
+from kb.web.requests import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -22,18 +22,6 @@ def _kb() -> KnowledgeBase:
     return kb
 
 
-def _json_body() -> dict[str, Any]:
-    if not request.is_json:
-        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
-    try:
-        body = request.get_json()
-    except BadRequest:
-        raise BadQuery("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadQuery('the body is not a JSON object - send {"query": "..."}')
-    return body
-
-
 def _flag(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
@@ -41,18 +29,20 @@ def _flag(value: Any) -> bool:
 @bp.route("/search", methods=["GET", "POST"])
 def search() -> Any:
     if request.method == "POST":
-        body = _json_body()
-        query, k = body.get("query"), body.get("k", DEFAULT_K)
+        body = json_body("SearchRequest")
+        query, k = body["query"], body.get("k", DEFAULT_K)
         filters = Filters.from_dict(body.get("filters"))
-        explain = _flag(body.get("explain"))
+        explain = bool(body.get("explain"))
     else:
         args = request.args
+        if "all" in args:
+            raise BadQuery("`all` is now `include_hidden=1` (also draft and deprecated articles)")
         query, k = args.get("q", ""), args.get("k", DEFAULT_K)
         filters = Filters(
             type=args.getlist("type"),
             services=args.getlist("service"),
             tags=args.getlist("tag"),
-            include_hidden=_flag(args.get("all")),
+            include_hidden=_flag(args.get("include_hidden")),
         )
         explain = _flag(args.get("explain"))
     response = _kb().search(query, k=k, filters=filters, explain=explain)
@@ -73,8 +63,8 @@ def similar(article_id: str) -> Any:
 
 @bp.post("/feedback")
 def feedback() -> Any:
-    body = _json_body()
-    receipt = _kb().feedback(body.get("query"), body.get("article_id"), body.get("vote"))
+    body = json_body("FeedbackRequest")
+    receipt = _kb().feedback(body["query"], body["article_id"], body["vote"])
     return jsonify(receipt.to_dict()), 201
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.config import MAX_QUERY_CHARS
+from kb.config import MAX_HTTP_BODY
 from kb.errors import KBError, RateLimited
 
 log = logging.getLogger("kb.web")
@@ -41,7 +41,10 @@ def init_app(app: Flask) -> None:
         if e.code == 404 and request.path.startswith("/api/"):
             message = f"no API route {request.method} {request.path}"
         if e.code == 413:
-            message = f"the request body is too large (a query holds at most {MAX_QUERY_CHARS:,} characters)"
+            message = (
+                f"the request body is over {MAX_HTTP_BODY // 1024:,} KiB, the limit for a paste over HTTP - send the "
+                "end of the log, or search locally with `kb search -` (up to 5 MB)"
+            )
         resp = _render(e.code or 500, code, message)
         if e.code == 405 and getattr(e, "valid_methods", None):
             return resp[0], resp[1], {"Allow": ", ".join(e.valid_methods)}  # type: ignore[attr-defined]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kb.articles import TYPES
+from kb.config import DEFAULT_K, MAX_HTTP_BODY, MAX_K
+
+MAX_HTTP_QUERY = MAX_HTTP_BODY - 4096  # characters of a query in a body of at most MAX_HTTP_BODY bytes
+
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _NULLABLE_STR = {"type": ["string", "null"]}
 
@@ -23,17 +28,24 @@ SCHEMAS: dict[str, Any] = {
     "SearchRequest": {
         "type": "object",
         "required": ["query"],
+        "additionalProperties": False,
         "properties": {
-            "query": {"type": "string", "minLength": 1, "maxLength": 20000},
-            "k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+            "query": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_HTTP_QUERY,
+                "description": "an error, log excerpt, trace or alert; a whole log is searched on its salient lines",
+            },
+            "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
             "explain": {"type": "boolean"},
             "filters": {
                 "type": "object",
+                "additionalProperties": False,
                 "properties": {
-                    "type": _STR_LIST,
+                    "type": {"type": "array", "items": {"enum": list(TYPES)}},
                     "services": _STR_LIST,
                     "tags": _STR_LIST,
-                    "include_deprecated": {"type": "boolean"},
+                    "include_hidden": {"type": "boolean", "description": "also draft and deprecated articles"},
                 },
             },
         },
@@ -86,6 +98,13 @@ SCHEMAS: dict[str, Any] = {
             "took_ms": {"type": "number", "minimum": 0},
             "match": {"enum": ["strong", "possible", "weak", "none"]},
             "novel": {"type": "boolean"},
+            "input_lines": {"type": "integer", "minimum": 0, "description": "non-empty lines of the paste"},
+            "searched_lines": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the lines searched on: all of a short paste, the salient ones of a log",
+            },
+            "warnings": {"type": "array", "items": {"type": "string"}},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
             "normalized": {"type": "object"},
         },
@@ -137,9 +156,10 @@ SCHEMAS: dict[str, Any] = {
     "FeedbackRequest": {
         "type": "object",
         "required": ["query", "article_id", "vote"],
+        "additionalProperties": False,
         "properties": {
-            "query": {"type": "string"},
-            "article_id": {"type": "string"},
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_HTTP_QUERY},
+            "article_id": {"type": "string", "minLength": 1, "maxLength": 1000},
             "vote": {"enum": ["solved", "not_relevant"]},
         },
     },
@@ -190,11 +210,12 @@ _ERRORS = {
 def spec() -> dict[str, Any]:
     """The OpenAPI document."""
     q = [
-        {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
-        {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
-        {"name": "type", "in": "query", "schema": _STR_LIST},
+        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
+        {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K}},
+        {"name": "type", "in": "query", "schema": {"type": "array", "items": {"enum": list(TYPES)}}},
         {"name": "service", "in": "query", "schema": _STR_LIST},
         {"name": "tag", "in": "query", "schema": _STR_LIST},
+        {"name": "include_hidden", "in": "query", "schema": {"type": "boolean"}, "description": "drafts, deprecated"},
         {"name": "explain", "in": "query", "schema": {"type": "boolean"}},
     ]
     art = [

@@ -9,8 +9,10 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from kb.core import KnowledgeBase
+from kb.errors import KBError
 from kb.results import Filters
 from kb.web.errors import error_body
+from kb.web.metrics import observe_search
 
 bp = Blueprint("pages", __name__)
 TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"), ("kb", "How-to")]
@@ -47,8 +49,13 @@ def readyz() -> Any:
     if not s.ready:
         assert s.error is not None
         return {"status": "unavailable", **error_body(s.error.code, str(s.error))}, 503
-    body = {"status": "ready", "generation": s.generation, "articles": s.articles, "built_at": s.built_at,
-            "git_commit": s.git_commit}  # fmt: skip
+    body = {
+        "status": "ready",
+        "generation": s.generation,
+        "articles": s.articles,
+        "built_at": s.built_at,
+        "git_commit": s.git_commit,
+    }
     if s.reload_error:
         body["reload_error"] = s.reload_error
     return body
@@ -60,30 +67,32 @@ def home() -> Any:
 
 
 def _filters_from_args() -> Filters:
-    a = request.args
+    a = request.values
     return Filters(
         type=[t for t in a.getlist("type") if t],
         services=[s for s in a.getlist("service") if s],
         tags=[t for t in a.getlist("tag") if t],
-        include_hidden=a.get("all") == "1",
+        include_hidden=a.get("include_hidden") == "1",
     )
 
 
-@bp.get("/search")
+@bp.route("/search", methods=["GET", "POST"])
 def search() -> Any:
-    q = request.args.get("q", "")
+    """Results for a paste: GET for a link, POST (the form switches to it for long pastes)."""
+    q = request.values.get("q", "")
     filters = _filters_from_args()
     if not q.strip():
         message = "Paste an error, a log excerpt or a symptom."
         return render_template("index.html", q=q, filters=filters, message=message)
     kb = _kb()
-    response = kb.search(q, k=10, filters=filters)
-    from kb.web.metrics import observe_search
-
+    try:
+        response = kb.search(q, k=10, filters=filters)
+    except KBError as e:  # the paste stays in the box, with what to change
+        return render_template("index.html", q=q, filters=filters, message=str(e)), e.status
     observe_search(response.match)
     draft = kb.draft(q) if response.match == "none" else None
-    return render_template("search.html", q=q, filters=filters, r=response, draft=draft,
-                           thanks=request.args.get("thanks"))  # fmt: skip
+    thanks = request.values.get("thanks")
+    return render_template("search.html", q=q, filters=filters, r=response, draft=draft, thanks=thanks)
 
 
 @bp.get("/a/<path:article_id>")
@@ -94,7 +103,13 @@ def article(article_id: str) -> Any:
 
 @bp.post("/feedback")
 def feedback() -> Any:
-    """The no-JavaScript path of the feedback buttons."""
+    """The feedback buttons: JSON for the page's script, else back to the same results."""
     f = request.form
-    _kb().feedback(f.get("query", ""), f.get("article_id", ""), f.get("vote", ""))
-    return redirect(url_for("pages.search", q=f.get("query", ""), thanks=f.get("article_id", "")), code=303)
+    receipt = _kb().feedback(f.get("query", ""), f.get("article_id", ""), f.get("vote", ""))
+    if request.accept_mimetypes.best == "application/json":
+        return receipt.to_dict(), 201
+    filters = _filters_from_args()
+    back: dict[str, Any] = {"type": filters.type, "service": filters.services, "tag": filters.tags}
+    if filters.include_hidden:
+        back["include_hidden"] = ["1"]
+    return redirect(url_for("pages.search", q=f.get("query", ""), thanks=f.get("article_id", ""), **back), code=303)

@@ -1,4 +1,5 @@
-"""Per-client rate limit for the API (KB_RATE_LIMIT requests a minute; 0 turns it off)."""
+"""Per-client rate limit for the site and the API (KB_RATE_LIMIT requests a minute; 0 turns it
+off). Probes and metrics are exempt: an orchestrator must always reach them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from flask import Flask, request
 
 from kb.errors import RateLimited
+
+EXEMPT = frozenset(("/healthz", "/readyz", "/metrics"))
 
 
 class TokenBuckets:
@@ -41,9 +44,9 @@ def init_app(app: Flask, per_minute: int) -> None:
 
     @app.before_request
     def _limit() -> None:
-        if not request.path.startswith("/api/"):
+        if request.path in EXEMPT or request.endpoint == "static":
             return
         wait = buckets.take(request.remote_addr or "?")
         if wait:
-            message = f"more than {per_minute} API requests a minute from this client; retry in {wait:.0f} s"
+            message = f"more than {per_minute} requests a minute from this client; retry in {wait:.0f} s"
             raise RateLimited(message, retry_after=max(1, round(wait)))

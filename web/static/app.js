@@ -6,16 +6,25 @@
     q.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); q.form.requestSubmit(); }
     });
+    // A long paste does not fit a link: it is posted (with the form's CSRF token) instead.
+    q.form.addEventListener("submit", () => {
+      if (q.value.length > 4000 && q.form.method.toLowerCase() === "get") {
+        q.form.method = "post";
+        const t = document.createElement("input");
+        t.type = "hidden"; t.name = "csrf_token"; t.value = q.form.dataset.csrf;
+        q.form.appendChild(t);
+      }
+    });
   }
-  // Feedback without a page reload.
+  // Feedback without a page reload: the same form, posted in the background.
   document.querySelectorAll("form.feedback").forEach((form) => {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const vote = e.submitter ? e.submitter.value : "solved";
       const status = form.querySelector(".fb-status");
-      const body = { query: form.elements.query.value, article_id: form.elements.article_id.value, vote };
+      const body = new FormData(form);
+      body.set("vote", e.submitter ? e.submitter.value : "solved");
       try {
-        const r = await fetch("/api/v1/feedback", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        const r = await fetch(form.action, { method: "POST", headers: { "Accept": "application/json" }, body });
         status.textContent = r.ok ? "Thanks for the feedback!" : "Could not record feedback.";
         if (r.ok) form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
       } catch (err) { status.textContent = "Could not record feedback."; }
