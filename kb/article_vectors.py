@@ -68,6 +68,7 @@ def _generation(index_dir: Path | None, identity: ModelIdentity) -> Generation |
     try:
         gen = Generation.current(index_dir)
         gen.check(expected_manifest(identity))
+        gen.verify()
         gen.metadata()
     except KBError:
         return None

@@ -17,7 +17,6 @@ import numpy as np
 
 from kb.channels import Channel, Hits, OpenContext, Query
 from kb.embedding import DIM, OnnxEncoder, shared_weights
-from kb.errors import IndexCorrupt
 from kb.store import Generation
 
 # Exact search costs ~0.13 ms per 1,000 chunks a query here; above 25k chunks (~3 ms) the HNSW
@@ -117,7 +116,7 @@ class DenseIndex:
             ids = np.load(gen.file("dense_ids")) if gen.has("dense_ids") else None
             return cls(index, ids)
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
-            raise IndexCorrupt(f"{gen.path} is damaged ({e}) - run `kb index --full`") from e
+            raise gen.corrupt("its vector files are unreadable", e) from e
 
     def save(self, gen: Generation) -> None:
         import faiss
@@ -204,7 +203,7 @@ class DenseChannel(Channel):
         gen = ctx.generation
         index = DenseIndex.load(gen)
         if index.chunks != len(ctx.catalog.chunk_article):
-            raise IndexCorrupt(f"{gen.path} is inconsistent (vector and chunk counts differ) - run `kb index --full`")
+            raise gen.corrupt("its vector and chunk counts differ")
         onnx, tokenizer = gen.model_file("onnx"), gen.model_file("tokenizer")
         if ctx.lone_threads > 1:
             weights = shared_weights(onnx)

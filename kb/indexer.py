@@ -167,6 +167,7 @@ def build(
     expect = expected_manifest(identity)
     index_dir = settings.index
     with store.build_lock(index_dir, wait=wait):
+        store.prune(index_dir)  # what killed builds left behind
         prev = None if full else Generation.previous(index_dir, expect)
         base = _Base(prev, prev is not None and prev.reusable(expect))
         try:
@@ -214,6 +215,7 @@ def build(
                         "dense_tombstones": dense.tombstones,
                         "counts": stats.__dict__,
                         "skipped": plan.problems,
+                        "files": gen.checksums(),  # verified by every process that loads it
                     }
                 )
                 _smoke_test(gen, encoder)

@@ -16,7 +16,6 @@ import numpy as np
 from scipy import sparse
 
 from kb.channels import Channel, Hits, OpenContext, Query
-from kb.errors import IndexCorrupt
 from kb.store import Generation
 
 CANDIDATES = 50  # articles the lexical channel proposes per query
@@ -201,9 +200,9 @@ class LexicalChannel(Channel):
         try:
             index = Lexical.load(ctx.generation)
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
-            raise IndexCorrupt(f"{ctx.generation.path} is damaged ({e}) - run `kb index --full`") from e
+            raise ctx.generation.corrupt("its BM25 files are unreadable", e) from e
         if index.n_docs != ctx.catalog.count:
-            raise IndexCorrupt(f"{ctx.generation.path} is inconsistent (article counts differ) - run `kb index --full`")
+            raise ctx.generation.corrupt("its BM25 and article counts differ")
         return cls(index)
 
     def candidates(self, query: Query, allowed: np.ndarray) -> LexicalHits:

@@ -15,7 +15,6 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from kb.channels import Channel, Hits, OpenContext, Query
-from kb.errors import IndexCorrupt
 from kb.store import Generation
 
 MAX_CHARS = 50_000
@@ -134,10 +133,10 @@ class PhraseChannel(Channel):
         try:
             phrases = Phrases.open(ctx.generation)
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
-            raise IndexCorrupt(f"{ctx.generation.path} is damaged ({e}) - run `kb index --full`") from e
+            raise ctx.generation.corrupt("its phrase files are unreadable", e) from e
         if len(phrases.offsets) != ctx.catalog.count + 1:
             phrases.close()
-            raise IndexCorrupt(f"{ctx.generation.path} is inconsistent (article counts differ) - run `kb index --full`")
+            raise ctx.generation.corrupt("its phrase and article counts differ")
         return cls(phrases)
 
     def candidates(self, query: Query, allowed: np.ndarray) -> PhraseHits:

@@ -57,6 +57,7 @@ class Index:
         """`lone_threads` > 1 gives the dense channel a second query encoder with that many
         threads for a search that runs alone (a server's)."""
         gen.check(expect)
+        gen.verify()
         self.gen = gen
         self.manifest = gen.manifest
         self.meta = gen.metadata()

@@ -2,6 +2,7 @@
 pointer flip, pinned to the model and format that built them.
 
     index/CURRENT              name of the published generation
+    index/PREVIOUS             name of the one published before it (kept while servers reload)
     index/.lock                held by the one build that may run
     index/models/<sha>.onnx    the encoder exported from the weights with that sha
     index/gen-<time>-<rand>/   the files of one build: `Generation.FILES`
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -32,8 +34,9 @@ from kb.normalize import NORMALIZER_VERSION
 
 # Bump when the stored layout or what is derived from an article changes (titles, summaries,
 # terms): a build then re-parses every file, while chunk vectors are still reused by hash.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 POINTER = "CURRENT"
+PREVIOUS = "PREVIOUS"  # the generation published before the current one: kept for servers still on it
 KEEP_GENERATIONS = 2
 
 
@@ -130,11 +133,11 @@ class Generation:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                raise IndexCorrupt(f"{self.path} has no manifest.json - run `kb index --full`") from None
+                raise self.corrupt("manifest.json is missing") from None
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise IndexCorrupt(f"{path} is unreadable ({e}) - run `kb index --full`") from None
+                raise self.corrupt("manifest.json is unreadable", e) from None
             if not isinstance(data, dict):
-                raise IndexCorrupt(f"{path} is not an object - run `kb index --full`")
+                raise self.corrupt("manifest.json is not an object")
             self._manifest = data
         return self._manifest
 
@@ -148,7 +151,8 @@ class Generation:
         for key in keys or tuple(expect):
             have, want = self.manifest.get(key), expect[key]
             if have != want:
-                raise IndexIncompatible(self.path, f"it was built with {key}={have!r}, this kb uses {want!r}")
+                reason = f"generation {self.name} was built with {key}={have!r}, this kb uses {want!r}"
+                raise IndexIncompatible(self.index_dir, reason)
 
     def reusable(self, expect: dict[str, Any]) -> bool:
         """Whether whole article records can be copied from it (same format, model, normalizer)."""
@@ -163,13 +167,42 @@ class Generation:
         if self._metadata is None:
             db = self.file("meta")
             if not db.is_file():
-                raise IndexCorrupt(f"{db} is missing - run `kb index --full`")
+                raise self.corrupt("meta.sqlite is missing")
             self._metadata = Metadata.open(db)
         return self._metadata
 
     def create_metadata(self) -> Metadata:
         """A new, writable metadata database for a generation being built."""
         return Metadata.create(self.file("meta"))
+
+    def corrupt(self, what: str, error: BaseException | None = None) -> IndexCorrupt:
+        """The error for a damaged generation: which one and what, no absolute path in it."""
+        detail = f" ({str(error).replace(str(self.path), self.name)})" if error is not None else ""
+        return IndexCorrupt(f"index generation {self.name}: {what}{detail} - run `kb index --full`")
+
+    def checksums(self) -> dict[str, dict[str, Any]]:
+        """sha256 and size of every file of the generation but the manifest (written by the build)."""
+        out = {}
+        for role, name in self.FILES.items():
+            path = self.path / name
+            if role != "manifest" and path.is_file():
+                out[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        return out
+
+    def verify(self) -> None:
+        """Every file the manifest lists is there, whole and unchanged; IndexCorrupt naming the
+        first that is not. ~1.3 GB/s here: about a second for a 100k-article generation."""
+        files = self.manifest.get("files")
+        if not isinstance(files, dict) or not files:
+            raise self.corrupt("its manifest lists no file checksums")
+        for name, want in sorted(files.items()):
+            path = self.path / name
+            if name not in self.FILES.values() or not isinstance(want, dict):
+                raise self.corrupt(f"its manifest lists an unknown file {name!r}")
+            if not path.is_file():
+                raise self.corrupt(f"{name} is missing")
+            if path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
+                raise self.corrupt(f"{name} is damaged (its checksum differs from the manifest's)")
 
     def close(self) -> None:
         if self._metadata is not None:
@@ -182,13 +215,17 @@ class Generation:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):  # hashlib lets other threads run meanwhile
+            h.update(block)
+    return h.hexdigest()
+
+
 def current_name(index_dir: Path) -> str | None:
     """The published generation's folder name, or None before the first build."""
-    try:
-        name = (index_dir / POINTER).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return name or None
+    return _read_pointer(index_dir, POINTER)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -199,33 +236,46 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_pointer(index_dir: Path, name: str, value: str) -> None:
+    tmp = index_dir / f".{name}.{secrets.token_hex(4)}"
+    tmp.write_text(value + "\n", encoding="utf-8")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / name)
+
+
 def publish(gen: Generation) -> None:
-    """Make `gen` the current generation atomically, then prune old ones."""
+    """Make `gen` the current generation atomically (the one it replaces becomes PREVIOUS), then
+    prune. Called under the build lock."""
     index_dir = gen.index_dir
     for f in gen.path.iterdir():
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
     _fsync_dir(gen.path)
-    tmp = index_dir / f".{POINTER}.{secrets.token_hex(4)}"
-    tmp.write_text(gen.name + "\n", encoding="utf-8")
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / POINTER)
+    serving = current_name(index_dir)
+    if serving and serving != gen.name:
+        _write_pointer(index_dir, PREVIOUS, serving)
+    _write_pointer(index_dir, POINTER, gen.name)
     _fsync_dir(index_dir)
     prune(index_dir)
 
 
-def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
-    """Keep the current generation and the newest `keep - 1` complete others; delete the rest,
-    including folders left by killed builds. Called under the build lock."""
-    current = current_name(index_dir)
-    others = sorted(
-        (p for p in index_dir.glob("gen-*") if p.is_dir() and p.name != current), key=lambda p: p.name, reverse=True
-    )
-    complete = [p for p in others if (p / Generation.FILES["manifest"]).is_file()][: keep - 1]
-    for g in others:
-        if g not in complete:
-            shutil.rmtree(g, ignore_errors=True)
+def prune(index_dir: Path) -> None:
+    """Delete every generation but the current and the previous published one: older ones and
+    the leftovers of builds that were killed before they published (a generation that was never
+    published is never kept, however complete). Called under the build lock, so no build is
+    writing one meanwhile."""
+    keep = {current_name(index_dir), _read_pointer(index_dir, PREVIOUS)}
+    for path in index_dir.glob("gen-*"):
+        if path.is_dir() and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_pointer(index_dir: Path, name: str) -> str | None:
+    try:
+        return (index_dir / name).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager

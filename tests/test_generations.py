@@ -150,6 +150,13 @@ def test_hot_reload_under_requests_drops_nothing(kb_copy, tmp_path):
         assert top["id"] == "kb/new-article"
 
 
+def _scramble(path: Path) -> None:
+    """Random bytes after the first 128, same size: the damage a disk or a bad copy does."""
+    data = bytearray(path.read_bytes())
+    data[128:] = np.random.default_rng(1).integers(0, 256, len(data) - 128, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
 def _publish_damaged_copy(index: Path, damage) -> Path:
     """Copy the current generation to a new one, damage it, publish it."""
     gen = store.Generation.create(index)
@@ -170,6 +177,9 @@ def _publish_damaged_copy(index: Path, damage) -> Path:
         (lambda g: (g / "phrases.npy").write_bytes(b"garbage"), IndexCorrupt),
         (lambda g: (g / "dense_ids.npy").write_bytes(b"\x93NUMPY garbage"), IndexCorrupt),
         (lambda g: np.save(g / "dense_ids.npy", np.arange(3)), IndexCorrupt),  # counts that do not match
+        (lambda g: _scramble(g / "lexical_indices.npy"), IndexCorrupt),  # same size: passed every load check
+        (lambda g: _scramble(g / "phrase_offsets.npy"), IndexCorrupt),
+        (lambda g: _scramble(g / "meta.sqlite"), IndexCorrupt),  # was a 500 on every request
         (lambda g: (g / "manifest.json").write_text("{"), IndexCorrupt),
         (lambda g: (g / "meta.sqlite").unlink(), IndexCorrupt),
         (
@@ -261,3 +271,13 @@ def test_a_build_over_a_damaged_generation_says_to_rebuild_and_full_does(kb_copy
     r = runner.invoke(cli, ["--articles", str(articles), "--index", str(index), "index", "--full"])
     assert r.exit_code == 0, r.output
     assert _search_ok(index, "photon relay desynchronized") == "kb/new-article"
+
+
+def test_readyz_names_the_damaged_file_and_no_path(index_copy):
+    from kb.web import create_app
+
+    _publish_damaged_copy(index_copy, lambda g: _scramble(g / "lexical_indices.npy"))
+    resp = create_app(Settings(index=index_copy)).test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert "lexical_indices.npy is damaged" in resp.json["error"]["message"]
+    assert str(index_copy) not in resp.get_data(as_text=True)

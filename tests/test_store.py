@@ -42,6 +42,22 @@ def test_unpublished_leftovers_are_pruned(tmp_path):
     assert gen.path.exists()
 
 
+def test_prune_keeps_the_current_and_previous_published_never_a_complete_leftover(tmp_path):
+    for _ in range(2):
+        g = Generation.create(tmp_path)
+        g.write_manifest({})
+        store.publish(g)
+    second = g
+    killed = Generation.create(tmp_path)
+    killed.write_manifest({})  # complete, newer than both, but never published: a build killed before publishing
+    third = Generation.create(tmp_path)
+    third.write_manifest({})
+    store.publish(third)
+    left = {p.name for p in tmp_path.glob("gen-*")}
+    assert left == {third.name, second.name}  # the one serving until now stays for servers still on it
+    assert (tmp_path / "PREVIOUS").read_text().strip() == second.name
+
+
 def test_a_second_build_gives_up_with_a_clear_message(tmp_path):
     with store.build_lock(tmp_path):
         with pytest.raises(IndexLocked, match="another `kb index` is building"):
@@ -65,6 +81,22 @@ def test_manifest_pinning(tmp_path):
 def test_a_missing_metadata_database_is_corrupt_not_a_crash(tmp_path):
     with pytest.raises(IndexCorrupt, match="meta.sqlite is missing"):
         Generation(tmp_path).metadata()
+
+
+def test_every_file_is_verified_against_the_manifest_checksums(tmp_path):
+    gen = Generation.create(tmp_path)
+    (gen.path / "vocab.json").write_text('["disk"]')
+    (gen.path / "idf.npy").write_bytes(b"0123456789")
+    gen.write_manifest({"files": gen.checksums()})
+    gen.verify()
+    (gen.path / "idf.npy").write_bytes(b"0123456780")  # same size, one byte changed
+    with pytest.raises(IndexCorrupt, match=r"idf.npy is damaged") as e:
+        Generation(gen.path).verify()
+    assert str(tmp_path) not in str(e.value)  # named by generation and file, never an absolute path
+    (gen.path / "idf.npy").write_bytes(b"0123456789")
+    (gen.path / "vocab.json").unlink()
+    with pytest.raises(IndexCorrupt, match="vocab.json is missing"):
+        Generation(gen.path).verify()
 
 
 def test_generation_file_names_appear_in_one_place():
