@@ -37,6 +37,8 @@ class Settings:
     faiss: str = "auto"  # dense index: "flat" (exact), "hnsw" (approximate) or "auto" by size
     cache: Path | None = None  # where the model's ONNX export is kept for every index; None = none
     search_budget: float = 5.0  # seconds the analysis of one paste may take
+    header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
+    body_timeout: float = 30.0  # and then its body
     public_site: bool = False  # with api_token set, the site stays open (the API does not)
     metrics_public: bool = False  # with api_token set, /metrics stays open
 
@@ -65,6 +67,8 @@ class Settings:
             faiss=env.get("KB_FAISS") or "auto",
             cache=Path(env["KB_CACHE"]) if env.get("KB_CACHE") else cache_home / "kb",
             search_budget=_number(env, "KB_SEARCH_BUDGET", 5.0, float, "a number of seconds"),
+            header_timeout=_number(env, "KB_HEADER_TIMEOUT", 10.0, float, "a number of seconds"),
+            body_timeout=_number(env, "KB_BODY_TIMEOUT", 30.0, float, "a number of seconds"),
             public_site=_flag(env, "KB_PUBLIC_SITE"),
             metrics_public=_flag(env, "KB_METRICS_PUBLIC"),
         )

@@ -34,16 +34,16 @@ def serve_cmd(
 
     Example: kb serve --port 8000
     """
-    from waitress import create_server
-
     from kb.web import create_app
+    from kb.web.server import Timeouts, make_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports CPU-feature probing at INFO
     settings = settings_of(ctx)
     app = create_app(settings)
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="kb")
+        timeouts = Timeouts(header=settings.header_timeout, body=settings.body_timeout)
+        server = make_server(app, host=host, port=port, threads=threads, timeouts=timeouts)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise PortInUse(host, port) from None

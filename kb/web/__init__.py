@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from kb.config import MAX_HTTP_BODY, Settings
 from kb.core import KnowledgeBase
@@ -51,6 +52,14 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     auth.init_app(app, settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+
+    @app.after_request
+    def _json_redirects(resp: Any) -> Any:
+        """Werkzeug's redirects (merged slashes, a missing trailing slash) carry an HTML body."""
+        if request.path.startswith("/api/") and 300 <= resp.status_code < 400 and resp.mimetype == "text/html":
+            resp.set_data(json.dumps({"error": {"code": "moved", "message": f"this is at {resp.location}"}}))
+            resp.mimetype = "application/json"
+        return resp
 
     @app.after_request
     def _headers(resp: Any) -> Any:
