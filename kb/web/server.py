@@ -38,7 +38,7 @@ def _api_request(request: Any, channel: Any) -> bool:
     return path.startswith("/api/") or b" /api/" in line
 
 
-class JsonErrorTask(ErrorTask):  # type: ignore[misc]
+class JsonErrorTask(ErrorTask):
     """Waitress's error responses, in the API's JSON shape under /api/."""
 
     def execute(self) -> None:
@@ -55,7 +55,7 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
         self.write(body)
 
 
-class GuardedChannel(HTTPChannel):  # type: ignore[misc]
+class GuardedChannel(HTTPChannel):
     """A connection that knows when the request it is receiving started."""
 
     error_task_class = JsonErrorTask
