@@ -8,7 +8,7 @@ PORT    ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint check bench bench-quality screenshots clean
+.PHONY: setup run test lint fuzz check bench bench-quality screenshots clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ lint: setup
 	$(BIN)/ruff check kb tests bench
 	$(BIN)/ruff format --check kb tests bench
 	$(BIN)/mypy
+
+# Long generated-request and hostile-input runs against a real `kb serve` (make test runs short ones).
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/test_fuzz.py tests/test_hostile.py -q
 
 check: setup
 	$(BIN)/kb check

@@ -141,7 +141,8 @@ class KnowledgeBase:
             return Status(ready=False, error=e)
         m = idx.manifest
         built_at, commit = m.get("built_at"), m.get("git_commit")
-        return Status(True, idx.generation, idx.article_count, built_at, commit, self.last_reload_error)
+        example = idx.ids[0] if idx.ids else None
+        return Status(True, idx.generation, idx.article_count, built_at, commit, self.last_reload_error, example)
 
     # -- answers --------------------------------------------------------------------------
 

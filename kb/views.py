@@ -87,4 +87,5 @@ class Status:
     built_at: str | None = None
     git_commit: str | None = None
     reload_error: str | None = None  # why a newer generation was refused
+    example_id: str | None = None  # an article of the loaded generation (the API document's example)
     error: KBError | None = None  # why none is loaded

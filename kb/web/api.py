@@ -72,4 +72,5 @@ def feedback() -> Any:
 def openapi() -> Any:
     from kb.web.openapi import spec
 
-    return jsonify(spec())
+    status = _kb().status()
+    return jsonify(spec(example_id=status.example_id))

@@ -201,16 +201,28 @@ _ERRORS = {
         (405, "method not allowed"),
         (413, "query or body too large"),
         (415, "body is not JSON"),
+        (422, "the paste took longer to analyse than a search may (KB_SEARCH_BUDGET)"),
+        (429, "too many requests from this client (KB_RATE_LIMIT)"),
+        (431, "request line or headers too large"),
         (500, "internal error"),
         (503, "no index yet - run `kb index`"),
     )
 }
 
 
-def spec() -> dict[str, Any]:
-    """The OpenAPI document."""
+_MOVED = {"308": _json("Error", "the same route at its normalized path (repeated slashes merged)")}
+
+
+def spec(example_id: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document; `example_id` (an article of the served index) is the example for
+    article ids, so generated requests reach real articles."""
     q = [
-        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 60_000},
+        },
         {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K}},
         {"name": "type", "in": "query", "schema": {"type": "array", "items": {"enum": list(TYPES)}}},
         {"name": "service", "in": "query", "schema": _STR_LIST},
@@ -223,10 +235,15 @@ def spec() -> dict[str, Any]:
             "name": "id",
             "in": "path",
             "required": True,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "minLength": 1, "maxLength": 1000},
             "description": "article id, e.g. known-issues/orders-db-too-many-connections",
+            **({"example": example_id} if example_id else {}),
         }
     ]
+    to_article = {  # the ids a search answers are the ids the article routes take
+        "article": {"operationId": "getArticle", "parameters": {"id": "$response.body#/results/0/id"}},
+        "similar": {"operationId": "getSimilar", "parameters": {"id": "$response.body#/results/0/id"}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -249,31 +266,35 @@ def spec() -> dict[str, Any]:
         "paths": {
             "/api/v1/search": {
                 "post": {
+                    "operationId": "search",
                     "summary": "Search",
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("SearchRequest")}},
                     },
-                    "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS},
+                    "responses": {"200": {**_json("SearchResponse", "ranked results"), "links": to_article}, **_ERRORS},
                 },
                 "get": {
+                    "operationId": "searchGet",
                     "summary": "Search (query string)",
                     "parameters": q,
-                    "responses": {"200": _json("SearchResponse", "ranked results"), **_ERRORS},
+                    "responses": {"200": {**_json("SearchResponse", "ranked results"), "links": to_article}, **_ERRORS},
                 },
             },
             "/api/v1/articles/{id}": {
                 "get": {
+                    "operationId": "getArticle",
                     "summary": "One article with rendered HTML",
                     "parameters": art,
-                    "responses": {"200": _json("Article", "the article"), **_ERRORS},
+                    "responses": {"200": _json("Article", "the article"), **_MOVED, **_ERRORS},
                 }
             },
             "/api/v1/articles/{id}/similar": {
                 "get": {
+                    "operationId": "getSimilar",
                     "summary": "Articles similar to this one",
                     "parameters": art,
-                    "responses": {"200": _json("Similar", "similar articles"), **_ERRORS},
+                    "responses": {"200": _json("Similar", "similar articles"), **_MOVED, **_ERRORS},
                 }
             },
             "/api/v1/feedback": {
