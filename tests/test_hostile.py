@@ -200,3 +200,12 @@ def test_slow_clients_do_not_exhaust_the_server(server):
         t.join()
         for s in slow:
             s.close()
+
+
+def test_invented_methods_do_not_grow_the_metrics(server):
+    base, _ = server
+    for i in range(50):
+        _raw(base, f"M{i}X /api/v1/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+    methods = {line.split('method="')[1].split('"')[0] for line in metrics.splitlines() if 'method="' in line}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, methods

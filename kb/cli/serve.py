@@ -35,8 +35,9 @@ def serve_cmd(
     Example: kb serve --port 8000
     """
     from kb.web import create_app
-    from kb.web.server import Timeouts, make_server
+    from kb.web.server import Timeouts, limit_malloc_arenas, make_server
 
+    limit_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports CPU-feature probing at INFO
     settings = settings_of(ctx)
