@@ -3,7 +3,6 @@ it), the line of every frontmatter key and list item, and where the body starts.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,9 +75,6 @@ def read_article(path: Path, root: Path, shown: str | None = None) -> ArticleFil
         _locate(f)
         f.article = parse_text(f.text, f.rel, path)
     except ArticleError as e:
-        if e.code == "date":
-            f.failure = _bad_date(f, ValueError(e.detail))
-            return f
         line = e.line
         if e.code == "toml" and (m := re.search(r"at line (\d+)", e.reason)):
             line = int(m.group(1))  # the TOML text starts with the newline after `+++`
@@ -115,14 +111,3 @@ def _locate(f: ArticleFile) -> None:
             if isinstance(v, yaml.SequenceNode):
                 for j, item in enumerate(v.value):
                     f.key_lines[(k.value, j)] = item.start_mark.line + first + 2
-
-
-def _bad_date(f: ArticleFile, error: ValueError) -> Problem:
-    for key, line in f.key_lines.items():
-        value = re.sub(r"^[^:]*:\s*", "", f.text.split("\n")[line - 1]).strip()
-        if isinstance(key, str) and re.match(r"\d{4}-\d\d-\d\d$", value):
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                return f.problem(line, "E204", f"`{key}`: {value!r} is not a valid date ({error})")
-    return f.problem(1, "E106", f"invalid YAML frontmatter: {error}")

@@ -15,7 +15,7 @@ import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
 from kb.errors import ArticleError, ArticlesMissing
-from kb.sections import sections
+from kb.summaries import RESOLUTION, ROOT_CAUSE, Summary, summarize
 
 TYPES = ("kb", "runbook", "known-issue", "postmortem")
 STATUSES = ("published", "draft", "deprecated")
@@ -54,6 +54,21 @@ class _YAMLHandler(YAMLHandler):
         return meta
 
 
+class _TextDates(yaml.SafeLoader):
+    """A YAML loader that keeps dates as the text written (`2026-02-30` stays a string)."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _TextDatesHandler(_YAMLHandler):
+    def load(self, fm: str, **kwargs: Any) -> Any:
+        return super().load(fm, Loader=_TextDates)
+
+
 _HANDLERS = [_YAMLHandler(), _TOMLHandler()]
 
 
@@ -76,6 +91,10 @@ class Article:
         if isinstance(value, str | int | float):
             return [str(value)]
         return [str(v) for v in value if v is not None] if isinstance(value, list) else []
+
+    def list_value(self, key: str) -> list[str]:
+        """A frontmatter list (a lone string counts as one item)."""
+        return self._list(key)
 
     def meta_text(self, key: str) -> str | None:
         """A frontmatter value as text (dates as YYYY-MM-DD), None when absent."""
@@ -120,15 +139,18 @@ class Article:
     def owner(self) -> str | None:
         return self.meta_text("owner")
 
+    def summary(self, key: str) -> Summary:
+        """`root_cause` or `resolution`: the frontmatter field, else an excerpt of its section."""
+        names = ROOT_CAUSE if key == "root_cause" else RESOLUTION
+        return summarize(self.meta_text(key), self.body, names, self.id, self.path)
+
     @property
     def root_cause(self) -> str | None:
-        return self.meta_text("root_cause") or section_text(self.body, ("root cause", "cause"))
+        return self.summary("root_cause").text
 
     @property
     def resolution(self) -> str | None:
-        return self.meta_text("resolution") or section_text(
-            self.body, ("resolution", "workaround", "mitigation", "fix", "permanent fix")
-        )
+        return self.summary("resolution").text
 
     @property
     def signatures(self) -> list[dict[str, str]]:
@@ -149,28 +171,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()[:10]
     return str(value).strip()
-
-
-def section_text(body: str, names: tuple[str, ...], limit: int = 600) -> str | None:
-    """The first paragraph of the first `##`/`###` section whose heading is one of `names`
-    (the section runs to the next heading of level 1-3)."""
-    found = sections(body)
-    for i, s in enumerate(found):
-        if not (2 <= s.level <= 3 and s.heading.lower().rstrip(":").strip() in names):
-            continue
-        end = next((t.at for t in found[i + 1 :] if 1 <= t.level <= 3), len(body))
-        paras = [p.strip() for p in re.split(r"\n\s*\n", body[s.start : end]) if p.strip()]
-        paras = [p for p in paras if not p.startswith(("```", "|", "<!--"))]
-        if paras:
-            text = paras[0]
-            # "In order of preference:" introduces the list that holds the actual answer.
-            for more in paras[1:]:
-                if not text.rstrip().endswith(":") or len(text) > limit:
-                    break
-                text += "\n" + more
-            para = re.sub(r"\s+", " ", re.sub(r"(?m)^\s*(?:[-*+]|\d+\.)\s+", "", text)).strip()
-            return para if len(para) <= limit else para[: limit - 1].rstrip() + "…"
-    return None
 
 
 def _title_from(body: str, path: Path) -> str:
@@ -217,10 +217,10 @@ def parse_text(text: str, rel: str, path: Path | str | None = None) -> Article:
         ) from None
     except tomllib.TOMLDecodeError as e:
         raise ArticleError(where, f"invalid TOML frontmatter: {e}", code="toml") from None
-    except ValueError as e:  # PyYAML builds dates itself: `created: 2025-13-45` raises here
-        err = ArticleError(where, f"invalid date in frontmatter: {e}", code="date")
-        err.detail = str(e)
-        raise err from None
+    except ValueError:  # PyYAML builds dates itself: `created: 2026-02-30` raises here
+        # Read the dates as text instead: the article indexes, and `kb check` reports the date
+        # (E204) together with every other problem of the file.
+        post = frontmatter.loads(text, handler=_TextDatesHandler())
     meta = post.metadata
     body = post.content
     body_line = text[: len(text) - len(body)].count("\n") + 1 if body else text.count("\n") + 1

@@ -19,6 +19,7 @@ from kb.errors import ArticlesMissing
 from kb.sections import fences, sections
 
 LARGE_BYTES = 1024 * 1024
+COPY = 0.99  # whole-article similarity from which a near-duplicate is a copy: an error, not a warning
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _GUIDANCE = re.compile(r"<!--\s*guidance:\s*(.*?)-->", re.S)
 _BLANK_ROW = re.compile(r"^\s*\|[\s|:\-]*\|?\s*$")  # a table separator or a row of empty cells
@@ -121,6 +122,48 @@ def kb_problems(targets: list[ArticleFile], everything: list[ArticleFile]) -> li
                     hint = f"; did you mean `{close[0]}`?" if close else ""
                     line = f.line_of(key, i if isinstance(value, list) else None)
                     out.append(f.problem(line, "E207", f"`{key}` names `{ref}`, which is not an article id{hint}"))
+    return out + _shared_signatures(targets, everything)
+
+
+def allowed_duplicates(a: Article, b: Article) -> bool:
+    """Whether either article says, in `allow_duplicates`, that it shares content with the other on purpose."""
+    return b.id in a.list_value("allow_duplicates") or a.id in b.list_value("allow_duplicates")
+
+
+def _signature_key(sig: dict[str, str]) -> str:
+    return f"regex:{sig['regex']}" if "regex" in sig else "text:" + " ".join(sig["text"].split()).lower()
+
+
+def _shared_signatures(targets: list[ArticleFile], everything: list[ArticleFile]) -> list[Problem]:
+    """E216: a signature another article of the same type has too - two known issues (or two
+    runbooks) would answer the same error. A post-mortem naming a known issue's error, or a runbook
+    and the known issue behind it, share signatures by design and are not reported."""
+    holders: dict[str, list[ArticleFile]] = {}
+    for f in everything:
+        if f.article and f.article.status != "deprecated":
+            for sig in f.article.signatures:
+                holders.setdefault(_signature_key(sig), []).append(f)
+    out = []
+    for f in targets:
+        if not f.article or f.article.status == "deprecated":
+            continue
+        for i, sig in enumerate(f.article.signatures):
+            others = [
+                o
+                for o in holders.get(_signature_key(sig), [])
+                if o.rel != f.rel
+                and o.article
+                and o.article.type == f.article.type
+                and not allowed_duplicates(f.article, o.article)
+            ]
+            if others:
+                shown = sig.get("text") or sig.get("regex")
+                message = (
+                    f"signature `{shown}` is also a signature of the {f.article.type} "
+                    f"{', '.join(o.shown for o in others)}: merge the two, or name the other in `allow_duplicates` "
+                    "if both must answer it"
+                )
+                out.append(f.problem(f.line_of("signatures", i), "E216", message))
     return out
 
 
@@ -194,10 +237,20 @@ def _near_duplicates(
     for pair in near_duplicates(vectors, [i for i, f in enumerate(files) if id(f) in wanted]):
         a, b = files[pair.target], files[pair.other]
         assert a.article is not None and b.article is not None
-        if _superseded(a.article, b.article) or (id(b) in wanted and order[id(a)] < order[id(b)]):
+        if _superseded(a.article, b.article) or allowed_duplicates(a.article, b.article):
             continue
-        message = f"near-duplicate of {b.shown} (similarity {pair.similarity:.3f})"
-        out.append(a.problem(a.line_of("title"), "W401", message))
+        if id(b) in wanted and order[id(a)] < order[id(b)]:
+            continue
+        if pair.similarity >= COPY:
+            message = (
+                f"a copy of {b.shown} (similarity {pair.similarity:.3f}): edit the one that exists, or name "
+                "it in `allow_duplicates` if both are meant to stay"
+            )
+            out.append(a.problem(a.line_of("title"), "E402", message))
+        else:
+            out.append(
+                a.problem(a.line_of("title"), "W401", f"near-duplicate of {b.shown} (similarity {pair.similarity:.3f})")
+            )
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kb.articles import Article
 from kb.normalize import normalize_document
-from kb.sections import sections
+from kb.sections import blank_comments, sections
 
 WINDOW_TOKENS = 200  # body tokens per chunk; with the heading prefix it stays under 256
 OVERLAP_TOKENS = 40
@@ -50,13 +50,14 @@ def summary_text(article: Article) -> str:
 def chunk_article(article: Article, offsets: TokenOffsets) -> list[Chunk]:
     """Split an article into chunks that each fit the model window."""
     chunks = [Chunk(article.id, "", summary_text(article), 0, 0, kind="summary")]
-    for section in sections(article.body):
+    body = blank_comments(article.body)  # template guidance is never indexed
+    for section in sections(body):
         start, end = section.start, section.end
-        if not article.body[start:end].strip():
+        if not body[start:end].strip():
             continue
         heading = " > ".join(h for h in section.path if h != article.title)
         prefix = f"{article.title}: {heading}\n" if heading else f"{article.title}\n"
-        raw = article.body[start:end]
+        raw = body[start:end]
         lead = len(raw) - len(raw.lstrip())
         text = raw.strip()
         base = start + lead
@@ -68,6 +69,11 @@ def chunk_article(article: Article, offsets: TokenOffsets) -> list[Chunk]:
         for i in range(0, len(toks), step):
             window = toks[i : i + WINDOW_TOKENS]
             a, b = window[0][0], window[-1][1]
+            # Whole words: a window of word pieces may start or end inside a word.
+            while a > 0 and not text[a - 1].isspace():
+                a -= 1
+            while b < len(text) and not text[b].isspace():
+                b += 1
             chunks.append(Chunk(article.id, heading, prefix + text[a:b], base + a, base + b))
             if i + WINDOW_TOKENS >= len(toks):
                 break

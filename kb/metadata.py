@@ -17,7 +17,7 @@ CREATE TABLE articles (
     idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, path TEXT, title TEXT, type TEXT,
     status TEXT, services TEXT, tags TEXT, severity TEXT, created TEXT, updated TEXT, owner TEXT,
     root_cause TEXT, resolution TEXT, signatures TEXT, related TEXT, meta TEXT, body TEXT,
-    hash TEXT
+    hash TEXT, root_cause_html TEXT, resolution_html TEXT
 );
 CREATE TABLE chunks (
     idx INTEGER PRIMARY KEY, article INTEGER NOT NULL, heading TEXT, kind TEXT,
@@ -51,6 +51,8 @@ class ArticleRow(NamedTuple):
     meta: str
     body: str
     hash: str
+    root_cause_html: str | None  # sanitized, with a "more" link when cut (kb.summaries)
+    resolution_html: str | None
 
 
 class ChunkRow(NamedTuple):
@@ -96,6 +98,8 @@ class StoredArticle:
     related: list[str]
     meta: dict[str, Any]
     body: str
+    root_cause_html: str | None = None
+    resolution_html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class ArticleSummary:
     updated: str | None
     root_cause: str | None
     resolution: str | None
+    root_cause_html: str | None
+    resolution_html: str | None
 
 
 @dataclass(frozen=True)
@@ -245,24 +251,13 @@ class Metadata:
         """What a result shows of each of these articles, by idx."""
         marks = ",".join("?" * len(idxs))
         query = (
-            "SELECT idx, id, title, type, status, services, tags, updated, root_cause, resolution "
-            f"FROM articles WHERE idx IN ({marks})"
+            "SELECT idx, id, title, type, status, services, tags, updated, root_cause, resolution, "
+            f"root_cause_html, resolution_html FROM articles WHERE idx IN ({marks})"
         )
         out = {}
         for r in self.conn.execute(query, list(idxs)):
-            idx, art_id, title, kind, status, services, tags, updated, root_cause, resolution = r
-            out[idx] = ArticleSummary(
-                idx,
-                art_id,
-                title,
-                kind,
-                status,
-                json.loads(services),
-                json.loads(tags),
-                updated,
-                root_cause,
-                resolution,
-            )
+            idx, art_id, title, kind, status, services, tags, *rest = r
+            out[idx] = ArticleSummary(idx, art_id, title, kind, status, json.loads(services), json.loads(tags), *rest)
         return out
 
     def sections(self, chunks: Sequence[int]) -> dict[int, StoredChunk]:

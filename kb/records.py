@@ -17,6 +17,7 @@ from kb.chunking import TokenOffsets, chunk_article
 from kb.metadata import ArticleRow, ChunkRow
 from kb.normalize import lexical_terms, normalize_document
 from kb.phrases import phrase_hashes
+from kb.sections import blank_comments
 
 
 @dataclass
@@ -60,7 +61,7 @@ def article_terms(article: Article) -> list[str]:
     """What the lexical channel indexes: the title twice (it names the problem), then the rest."""
     sigs = " ".join(s.get("text") or _regex_words(s["regex"]) for s in article.signatures)
     summary = " ".join(str(article.meta.get(k) or "") for k in ("root_cause", "resolution"))
-    text = f"{article.title}\n{article.title}\n{sigs}\n{summary}\n{article.body}"
+    text = f"{article.title}\n{article.title}\n{sigs}\n{summary}\n{blank_comments(article.body)}"
     return lexical_terms(normalize_document(text))
 
 
@@ -70,6 +71,7 @@ def new_record(article: Article, offsets: TokenOffsets, model_sha: str, committe
     `committed` is the date of the file's last git commit: the article's `updated` date when
     its frontmatter has none.
     """
+    cause, fix = article.summary("root_cause"), article.summary("resolution")
     pieces = chunk_article(article, offsets)
     embedded = [c.embedded for c in pieces]
     chunks = [
@@ -88,18 +90,20 @@ def new_record(article: Article, offsets: TokenOffsets, model_sha: str, committe
         created=article.created,
         updated=article.last_change(committed)[0],
         owner=article.owner,
-        root_cause=article.root_cause,
-        resolution=article.resolution,
+        root_cause=cause.text,
+        resolution=fix.text,
         signatures=json.dumps(article.signatures),
         related=json.dumps(article.related),
         meta=json.dumps(article.meta, default=str, ensure_ascii=False),
         body=article.body,
         hash=article_hash(article),
+        root_cause_html=cause.html,
+        resolution_html=fix.html,
     )
     return Record(
         row,
         chunks,
         Counter(article_terms(article)),
-        phrase_hashes(normalize_document(f"{article.title}\n{article.body}")),
+        phrase_hashes(normalize_document(f"{article.title}\n{blank_comments(article.body)}")),
         embedded,
     )

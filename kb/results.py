@@ -55,6 +55,8 @@ class Result:
     tags: list[str]
     updated: str | None
     status: str
+    root_cause_html: str | None = None  # sanitized Markdown, with a "more" link when shortened
+    resolution_html: str | None = None
     highlights: list[list[int]] = field(default_factory=list)
     signature: str | None = None  # the signature that matched, when one did
     explain: dict[str, Any] | None = None
@@ -107,6 +109,7 @@ class Response:
 
 
 _SPACES = re.compile(r"[ \t]+")
+_FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 
 
 def validate_k(k: object, maximum: int = MAX_K) -> int:
@@ -136,9 +139,12 @@ def validate(query: object, k: object) -> tuple[str, int]:
 
 
 def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
-    """One pattern for the query's terms (longest first), made once per query for its snippets."""
-    words = sorted({t for t in terms if len(t) > 2}, key=lambda t: (-len(t), t))
-    return re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
+    """One pattern for the query's terms (longest first, whole words only: "too" is not
+    highlighted in "tools"), made once per query for its snippets."""
+    words = sorted({t for t in terms if len(t) > 2}, key=lambda t: (-len(t), t))[:200]
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.I)
 
 
 def make_snippet(text: str, rx: re.Pattern[str] | None) -> tuple[str, list[list[int]]]:
@@ -146,6 +152,7 @@ def make_snippet(text: str, rx: re.Pattern[str] | None) -> tuple[str, list[list[
     with term highlight ranges."""
     if "\n" in text:  # drop the "title: heading" prefix line that was embedded
         text = text.split("\n", 1)[1]
+    text = "\n".join(ln for ln in text.split("\n") if not _FENCE_LINE.match(ln))  # never a ``` marker
     text = _SPACES.sub(" ", text).strip()
     start = 0
     if rx and len(text) > SNIPPET_CHARS:

@@ -22,10 +22,10 @@ REQUIRED = ("title", "type")
 REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {"postmortem": ("severity",)}
 RECOMMENDED_BY_TYPE: dict[str, tuple[str, ...]] = {"known-issue": ("signatures",)}
 ALLOWED: dict[str, tuple[str, ...]] = {"type": TYPES, "status": STATUSES, "severity": SEVERITIES}
-LIST_KEYS = ("services", "tags", "related")
+LIST_KEYS = ("services", "tags", "related", "allow_duplicates")
 TEXT_KEYS = ("id", "title", "owner", "root_cause", "resolution", "superseded_by")
 DATE_KEYS = ("created", "updated")
-REFERENCE_KEYS = ("related", "superseded_by")
+REFERENCE_KEYS = ("related", "superseded_by", "allow_duplicates")
 KNOWN_KEYS = frozenset(
     (
         "id",
@@ -43,6 +43,7 @@ KNOWN_KEYS = frozenset(
         "resolution",
         "related",
         "superseded_by",
+        "allow_duplicates",  # ids this article shares signatures or content with on purpose
     )
 )
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

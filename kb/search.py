@@ -245,6 +245,8 @@ class Index:
                     section=chunk.heading if chunk else "",
                     root_cause=row.root_cause,
                     resolution=row.resolution,
+                    root_cause_html=row.root_cause_html,
+                    resolution_html=row.resolution_html,
                     services=row.services,
                     tags=row.tags,
                     updated=row.updated,

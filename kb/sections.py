@@ -96,6 +96,17 @@ def extent(all_sections: list[Section], i: int) -> int:
     return all_sections[-1].end
 
 
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def blank_comments(text: str) -> str:
+    """HTML comments (a template's `<!-- guidance: ... -->`) as spaces, newlines kept: what is
+    indexed never holds them, and offsets into the text stay valid."""
+    if "<!--" not in text:
+        return text
+    return _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
 def find(text: str, names: tuple[str, ...]) -> Section | None:
     """The first section of level 2 or 3 whose heading (case and a trailing colon ignored) is
     one of `names`."""

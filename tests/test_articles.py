@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kb.articles import load_articles, parse_file, parse_text, section_text
+from kb.articles import load_articles, parse_file, parse_text
 from kb.errors import ArticleError, ArticlesMissing
+from kb.summaries import excerpt, to_text
 
 from .conftest import DATA, FIXTURE_KB
 
@@ -94,9 +95,9 @@ def test_signatures_accept_strings_and_regexes():
 
 def test_root_cause_falls_back_to_the_section():
     body = "## Summary\n\nx\n\n## Root cause\n\nThe pool was too small.\n\nMore.\n\n## Resolution\n\nRaised it.\n"
-    assert section_text(body, ("root cause",)) == "The pool was too small."
+    assert excerpt(body, ("root cause",)).markdown == "The pool was too small.\n\nMore."
     art = parse_text(body, "postmortems/x.md")
-    assert art.root_cause == "The pool was too small."
+    assert art.root_cause == "The pool was too small.\nMore."
     assert art.resolution == "Raised it."
 
 
@@ -125,9 +126,10 @@ def test_a_summary_that_introduces_a_list_takes_the_list():
     body = (
         "## Mitigation\n\nIn order of preference:\n\n- Kill idle sessions.\n- Add PgBouncer.\n\n## Escalation\n\nDBA.\n"
     )
-    assert section_text(body, ("mitigation",)) == "In order of preference: Kill idle sessions. Add PgBouncer."
+    ex = excerpt(body, ("mitigation",))
+    assert to_text(ex.markdown) == "In order of preference:\n- Kill idle sessions.\n- Add PgBouncer." and not ex.more
 
 
-def test_an_impossible_date_is_a_clear_error_not_a_crash():
-    with pytest.raises(ArticleError, match="invalid date in frontmatter"):
-        parse_text("---\ntitle: x\ncreated: 2025-13-45\n---\nbody\n", "kb/x.md")
+def test_an_impossible_date_is_kept_as_text_for_kb_check_to_report():
+    art = parse_text("---\ntitle: x\ncreated: 2025-13-45\nupdated: 2025-01-02\n---\nbody\n", "kb/x.md")
+    assert art.created == "2025-13-45" and art.meta_text("updated") == "2025-01-02" and art.title == "x"

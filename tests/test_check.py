@@ -159,7 +159,13 @@ def test_author_workflow_new_check_fill_and_near_duplicate(runner, tmp_path):
     assert first.exit_code == 1
     codes = re.findall(r":\d+: (\w+) (.*)", first.stdout)
     assert ("E201", "missing required key `severity` for a postmortem: one of SEV1, SEV2, SEV3, SEV4") in codes
-    assert [m for c, m in codes if c == "E301"] == [f"empty section `## {h}`: write it or delete it" for h in FILLED]
+    # A new article is a draft: its empty sections are warnings until it is published.
+    assert "status: draft" in path.read_text(encoding="utf-8")
+    assert [m for c, m in codes if c == "W301"] == [f"empty section `## {h}`: write it or delete it" for h in FILLED]
+    published = path.read_text(encoding="utf-8").replace("status: draft", "status: published")
+    path.write_text(published, encoding="utf-8")
+    strict = _run(runner, "--articles", str(articles), "--index", str(no_index), str(path))
+    assert len(re.findall(r": E301 ", strict.stdout)) == len(FILLED)  # published, they are errors
 
     _fill(path)
     second = _run(runner, "--articles", str(articles), "--index", str(no_index), str(path))
@@ -175,9 +181,9 @@ def test_author_workflow_new_check_fill_and_near_duplicate(runner, tmp_path):
         text.replace(f"id: {path.parent.name}/{path.stem}", "id: postmortems/checkout-502-again"), encoding="utf-8"
     )
     third = _run(runner, "--articles", str(articles), "--index", str(no_index), "--format", "json", str(copy))
-    dups = [p for p in json.loads(third.output)["problems"] if p["code"] == "W401"]
+    dups = [p for p in json.loads(third.output)["problems"] if p["code"] == "E402"]
     assert len(dups) == 1 and dups[0]["path"] == str(copy) and str(path) in dups[0]["message"]
-    assert third.exit_code == 0  # a warning
+    assert third.exit_code == 1  # a copy (similarity >= 0.99) is an error
 
 
 @pytest.mark.slow
@@ -189,8 +195,19 @@ def test_near_duplicate_of_an_indexed_article(runner, built_index, tmp_path):
     copy = tmp_path / "postgres-connections-again.md"
     copy.write_text(text.replace("title:", "id: kb/copy\ntitle:", 1), encoding="utf-8")
     r = _run(runner, "--articles", str(FIXTURE_KB), "--index", str(built_index), str(copy))
-    assert r.exit_code == 0
-    assert re.fullmatch(rf"{copy}:\d+: W401 near-duplicate of {original} \(similarity 0\.9\d\d\)\n", r.stdout)
+    assert r.exit_code == 1  # a copy with the same signatures is an error, not a warning
+    codes = re.findall(rf"{copy}:\d+: (\w+) ", r.stdout)
+    assert "E216" in codes and ("E402" in codes or "W401" in codes), r.stdout
+    assert re.search(rf"(E402 a copy|W401 near-duplicate) of {original} \(similarity 0\.9\d\d\)", r.stdout)
+    # Saying "yes, on purpose" is one frontmatter key.
+    copy.write_text(
+        text.replace(
+            "title:", "id: kb/copy\nallow_duplicates: [known-issues/postgres-too-many-connections]\ntitle:", 1
+        ),
+        encoding="utf-8",
+    )
+    r = _run(runner, "--articles", str(FIXTURE_KB), "--index", str(built_index), str(copy))
+    assert r.exit_code == 0 and r.stdout == "", r.stdout
 
 
 @pytest.mark.slow

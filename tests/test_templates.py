@@ -51,7 +51,7 @@ def test_rendered_frontmatter_is_filled_and_parses(kind, tmp_path):
     assert (art.id, art.title, art.type) == (f"x/{kind}", title, kind)
     assert art.created == "2026-01-15"
     assert art.services == ["checkout", "edge"] and art.tags == ["tls"]
-    assert art.status == "published"
+    assert art.status == "draft"  # hidden from search until its author publishes it
 
 
 def test_slugs():

@@ -13,6 +13,23 @@ def _c(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
+def _summary(label: str, text: str, max_lines: int = 6) -> list[str]:
+    """`Root cause: ...` wrapped at 100 columns; code lines kept as they are, indented."""
+    out: list[str] = []
+    first = True
+    for line in text.split("\n"):
+        if line.startswith("    "):  # code: never wrapped, never joined
+            out.append("     " + line)
+            continue
+        prefix = f"{label}: " if first else ""
+        out += textwrap.wrap(prefix + line, 100, initial_indent="   " if first else "     ", subsequent_indent="     ")
+        first = False
+    if len(out) > max_lines:
+        out = out[:max_lines]
+        out[-1] = out[-1][:96].rstrip() + " …"
+    return out
+
+
 def format_response(r: Response, color: bool = False) -> str:
     """Header line, then one block per result with its root cause and fix."""
     lines = [_c(f"warning: {w}", "33", color) for w in r.warnings]
@@ -41,16 +58,7 @@ def format_response(r: Response, color: bool = False) -> str:
             lines.append(f"   matched signature: {res.signature}")
         for label, value in (("Root cause", res.root_cause), ("Fix", res.resolution)):
             if value:
-                lines.append(
-                    textwrap.fill(
-                        f"{label}: {value}",
-                        100,
-                        initial_indent="   ",
-                        subsequent_indent="     ",
-                        max_lines=3,
-                        placeholder=" …",
-                    )
-                )
+                lines += _summary(label, value)
         if res.explain:
             lines.append("   why: " + ", ".join(f"{k}={v}" for k, v in res.explain.items()))
     return "\n".join(lines)

@@ -78,6 +78,8 @@ SCHEMAS: dict[str, Any] = {
             "section": {"type": "string"},
             "root_cause": _NULLABLE_STR,
             "resolution": _NULLABLE_STR,
+            "root_cause_html": {**_NULLABLE_STR, "description": "root_cause as sanitized HTML (code kept)"},
+            "resolution_html": {**_NULLABLE_STR, "description": "resolution as sanitized HTML; a link when cut"},
             "services": _STR_LIST,
             "tags": _STR_LIST,
             "updated": _NULLABLE_STR,
