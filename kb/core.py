@@ -228,9 +228,10 @@ class KnowledgeBase:
 
     def draft(self, query: str, kind: str = "known-issue") -> Draft:
         """The article `kb new KIND ... --from-query` would write for a paste (the no-match page)."""
+        from kb.generalize import draft_title
         from kb.templates import article_id, load_template, render
 
-        title = " ".join(query.split())[:70]
+        title = draft_title(query)
         today = dt.date.today()
         art_id = article_id(kind, title, today)
         text = render(load_template(self.settings.articles, kind), kind, title, art_id, today, query=query)

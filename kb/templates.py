@@ -6,7 +6,6 @@ Templates ship in kb/templates/<type>.md; `articles/.templates/<type>.md` overri
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ import yaml
 
 from kb.articles import FOLDER_TYPES, TYPES, decode
 from kb.errors import KBError
-from kb.normalize import SALIENT, mask_volatile, normalize_query, strip_prefix
+from kb.generalize import signature_from
 from kb.schema import LIST_KEYS
 from kb.sections import sections
 
@@ -45,53 +44,6 @@ def slugify(title: str, max_len: int = 60) -> str:
     if len(slug) > max_len:
         slug = slug[:max_len].rsplit("-", 1)[0]
     return slug or "article"
-
-
-def signature_from(text: str) -> str | dict[str, str] | None:
-    """A signature for pasted text: its most salient normalized line (the one with the most
-    failure words; the first on ties).
-
-    Signatures are matched against the raw query, so when normalization masked volatile parts
-    (ids, IPs, numbers) of that line, the signature is a regex with those parts as wildcards.
-    """
-    lines = normalize_query(text).lines
-    if not lines:
-        return None
-    chosen = max(lines, key=lambda ln: len(SALIENT.findall(ln)))  # max() keeps the first on ties
-    for raw in (strip_prefix(ln).strip() for ln in text.replace("\r\n", "\n").split("\n")):
-        if raw and mask_volatile(raw) == chosen:
-            break
-    else:
-        return chosen
-    if raw == chosen:
-        return chosen
-    pattern = _wildcard_regex(raw, chosen)
-    return {"regex": pattern} if re.search(pattern, text) else raw
-
-
-def _wildcard_regex(raw: str, masked: str) -> str:
-    """Regex for `raw` in which the characters that masking removed become wildcards."""
-    tokens: list[str] = []
-    pos = 0
-    for a, _b, size in difflib.SequenceMatcher(None, raw, masked, autojunk=False).get_matching_blocks():
-        tokens += [r"\s+" if t.isspace() else r"\S+" for t in re.findall(r"\s+|\S+", raw[pos:a])]
-        tokens += [r"\s+" if t.isspace() else _escape(t) for t in re.findall(r"\s+|\S+", raw[a : a + size])]
-        pos = a + size
-    out: list[str] = []
-    for t in tokens:  # `\S+` next to literal text of the same word is still one word
-        if out and t == out[-1] and t in (r"\s+", r"\S+"):
-            continue
-        out.append(t)
-    while out and out[-1] in (r"\s+", r"\S+"):
-        out.pop()
-    while out and out[0] in (r"\s+", r"\S+"):
-        out.pop(0)
-    return "".join(out)
-
-
-def _escape(text: str) -> str:
-    """re.escape for people: only the characters that mean something in a regex."""
-    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
 def _split(template: str) -> tuple[dict[str, Any], str]:

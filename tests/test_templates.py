@@ -156,3 +156,57 @@ def test_new_prints_the_path_and_refuses_to_overwrite(runner, tmp_path):
     assert first.output.strip().endswith("-checkout-502s-after-lb-cert-rotation.md")
     again = runner.invoke(cli, args)
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+@pytest.mark.parametrize(
+    "paste, again, unrelated",
+    [
+        (
+            '2026/03/10 04:12:55 [error] 1021727#1021727: *548591 limiting requests, excess: 4.061 by zone "api_limit", '
+            'client: 10.1.2.3, server: api.example.com, request: "GET /v1/orders HTTP/1.1"',
+            '2026/03/11 09:00:01 [error] 77#77: *12 limiting requests, excess: 12.500 by zone "checkout", '
+            'client: 192.168.7.9, server: shop.example.com, request: "POST /v2/cart HTTP/2.0"',
+            '2026/03/10 04:12:55 [error] 1#1: *5 limiting connections by zone "api_limit", client: 10.1.2.3',
+        ),
+        (
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB (GPU 0; 14.76 GiB total)",
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 512.00 MiB (GPU 3; 79.15 GiB total)".replace(
+                "MiB", "GiB"
+            ),
+            "torch.cuda.OutOfMemoryError: CUDA error: an illegal memory access was encountered",
+        ),
+        (
+            "Back-off restarting failed container api in pod orders-api-7d9f8c6b5-x2kqp_prod(3f1c2a9e-41b8-4f0e-9d0a-2c5e8b7d1a44)",
+            "Back-off restarting failed container api in pod orders-api-5c4b3a2f1-qz9lm_prod(aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee)",
+            "Back-off pulling image orders-api:1.2.3",
+        ),
+    ],
+)
+def test_a_draft_signature_matches_the_next_occurrence_not_another_error(paste, again, unrelated):
+    from kb.linear_regex import compile_linear
+
+    sig = signature_from(paste)
+    assert isinstance(sig, dict), sig
+    rx = compile_linear(sig["regex"])
+    assert rx.search(paste) and rx.search(again), sig
+    assert not rx.search(unrelated)
+
+
+def test_error_codes_stay_literal_in_a_signature():
+    assert signature_from("ERROR 1040 (HY000): Too many connections") == "ERROR 1040 (HY000): Too many connections"
+    sig = signature_from("java.sql.SQLSyntaxErrorException: ORA-00942: table or view does not exist at line 17")
+    text = sig if isinstance(sig, str) else sig["regex"]
+    assert "ORA-00942" in text and "SQLSyntaxErrorException" in text
+
+
+def test_a_draft_is_titled_by_its_salient_line_not_its_first_characters():
+    from kb.generalize import draft_title
+
+    paste = (
+        "2026/03/10 04:12:55 [error] 1021727#1021727: *548591 limiting requests, excess: 4.061 by zone "
+        '"api_limit", client: 10.1.2.3'
+    )
+    assert draft_title(paste) == 'limiting requests, excess: 4.061 by zone "api_limit"'
+    assert draft_title("INFO starting\nINFO ready\nERROR disk write failed: No space left on device\n") == (
+        "disk write failed: No space left on device"
+    )
