@@ -18,6 +18,7 @@ from kb.errors import ArticleError, ArticlesMissing
 from kb.summaries import RESOLUTION, ROOT_CAUSE, Summary, summarize
 
 TYPES = ("kb", "runbook", "known-issue", "postmortem")
+TYPE_ALIASES = {"howto": "kb", "how-to": "kb"}  # the site calls `kb` articles "How-to"
 STATUSES = ("published", "draft", "deprecated")
 FOLDER_TYPES = {"postmortems": "postmortem", "runbooks": "runbook", "known-issues": "known-issue"}
 SKIP_NAMES = {"readme.md", "license-note.md", "contributing.md"}

@@ -46,7 +46,7 @@ class IndexMissing(KBError):
     status = 503
 
     def __init__(self, index_dir: Path) -> None:
-        super().__init__(f"no index in {index_dir} - run `kb index` first")
+        super().__init__(f"no index yet in the folder {str(index_dir).rstrip('/')}/ - run `kb index` first")
 
 
 class IndexIncompatible(KBError):

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from kb.articles import TYPE_ALIASES
 from kb.config import MAX_K, MAX_PASTE_CHARS
 from kb.errors import BadQuery, QueryTooLong
 from kb.normalize import Normalized
@@ -37,6 +38,9 @@ class Filters:
                 raise BadQuery(f"`filters.{key}` must be a list of strings")
             setattr(out, key, [v for v in value if v])
         return out
+
+    def __post_init__(self) -> None:
+        self.type = [TYPE_ALIASES.get(t.lower(), t) for t in self.type]
 
 
 @dataclass

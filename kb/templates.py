@@ -41,8 +41,9 @@ def slugify(title: str, max_len: int = 60) -> str:
     """`Checkout 502s after LB cert rotation` -> `checkout-502s-after-lb-cert-rotation`."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    if len(slug) > max_len:
-        slug = slug[:max_len].rsplit("-", 1)[0]
+    if len(slug) > max_len:  # at a word end: keep a word that ends exactly at the limit
+        head = slug[: max_len + 1]
+        slug = head[:-1] if head.endswith("-") else head.rsplit("-", 1)[0] if "-" in head else slug[:max_len]
     return slug or "article"
 
 

@@ -154,7 +154,7 @@ def test_author_workflow_new_check_fill_and_near_duplicate(runner, tmp_path):
             "checkout",
         ],
     )
-    path = Path(new.output.strip())
+    path = Path(new.stdout.strip())
     first = _run(runner, "--articles", str(articles), "--index", str(no_index), str(path))
     assert first.exit_code == 1
     codes = re.findall(r":\d+: (\w+) (.*)", first.stdout)

@@ -34,7 +34,7 @@ def test_search_json_and_stdin(runner, built_index):
 def test_search_without_index_says_what_to_do(runner, tmp_path):
     r = runner.invoke(cli, ["--index", str(tmp_path), "search", "disk full"])
     assert r.exit_code == 1
-    assert "Error: no index in" in r.output and "run `kb index`" in r.output
+    assert f"Error: no index yet in the folder {tmp_path}/ - run `kb index` first" in r.output
     assert "Traceback" not in r.output
 
 

@@ -58,3 +58,17 @@ def test_every_route_is_in_the_openapi_document(app):
         assert path in documented, f"{rule.rule} is not in the OpenAPI document"
         methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
         assert methods <= documented[path], f"{rule.rule}: {methods - documented[path]} not documented"
+
+
+def test_every_file_the_documentation_names_exists():
+    root = Path(__file__).resolve().parents[1]
+    sources = ["README.md", ".pre-commit-hooks.yaml", "articles/README.md", "docs/authoring.md", "bench/README.md"]
+    named = set()
+    for name in sources:
+        for line in (root / name).read_text(encoding="utf-8").splitlines():
+            if "made-up" in line:  # an example of a module one could add
+                continue
+            found = re.findall(r"\b((?:docs|bench|kb|tests|web)/[\w./-]+\.(?:md|py|png|html|js|css))\b", line)
+            named |= {p for p in found if not (p.startswith("kb/") and p.endswith(".md"))}  # kb/x.md: an article id
+    missing = sorted(p for p in named if not (root / p).exists())
+    assert named and not missing, missing

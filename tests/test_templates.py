@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,11 @@ def test_slugs():
     assert slugify("Ünïcode café — test") == "unicode-cafe-test"
     assert slugify("🔥🔥") == "article"
     assert len(slugify("word " * 40)) <= 60
+    title = "Orders API returns 500 with remaining connection slots are reserved for superuser"
+    assert slugify(title) == "orders-api-returns-500-with-remaining-connection-slots-are"
+    for n in range(40, 80):  # never ends inside a word, whatever the length
+        words = "checkout-502s-after-lb-cert-rotation-because-the-listener-certificate-expired".split("-")
+        assert all(part in words for part in slugify(" ".join(words), max_len=n).split("-"))
 
 
 def test_new_writes_the_dated_file_and_never_overwrites(tmp_path):
@@ -122,7 +128,7 @@ def test_new_from_query_on_stdin_prefills_the_error_and_a_signature(runner, tmp_
         input=error,
     )
     assert r.exit_code == 0, r.output
-    path = tmp_path / r.output.strip().removeprefix(str(tmp_path) + "/")
+    path = tmp_path / r.stdout.strip().removeprefix(str(tmp_path) + "/")
     art = parse_file(path, tmp_path)
     assert art.tags == ["kubernetes"]
     assert re.search(art.signatures[0]["regex"], error)
@@ -153,7 +159,7 @@ def test_new_prints_the_path_and_refuses_to_overwrite(runner, tmp_path):
     ]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
-    assert first.output.strip().endswith("-checkout-502s-after-lb-cert-rotation.md")
+    assert first.stdout.strip().endswith("-checkout-502s-after-lb-cert-rotation.md")
     again = runner.invoke(cli, args)
     assert again.exit_code == 1 and "already exists" in again.output
 
@@ -210,3 +216,11 @@ def test_a_draft_is_titled_by_its_salient_line_not_its_first_characters():
     assert draft_title("INFO starting\nINFO ready\nERROR disk write failed: No space left on device\n") == (
         "disk write failed: No space left on device"
     )
+
+
+def test_kb_new_takes_the_how_to_alias_and_says_the_file_is_a_draft(runner, tmp_path):
+    r = runner.invoke(cli, ["new", "--articles", str(tmp_path), "howto", "Rotate the signing keys"])
+    assert r.exit_code == 0, r.output
+    path = Path(r.stdout.strip())
+    assert path.parent.name == "kb" and "type: kb" in path.read_text() and "status: draft" in path.read_text()
+    assert "a draft, hidden from search" in r.stderr and "status: published" in r.stderr

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from kb.articles import TYPES
+from kb.articles import TYPE_ALIASES, TYPES
 from kb.cli.base import cli, read_stdin, settings_of, shared_options
 from kb.core import KnowledgeBase
 
 
 @cli.command("new")
 @shared_options
-@click.argument("kind", metavar="TYPE", type=click.Choice(TYPES))
+@click.argument("kind", metavar="TYPE", type=click.Choice([*TYPES, *TYPE_ALIASES]))
 @click.argument("title")
 @click.option("--service", "services", multiple=True, help="A service it is about (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
@@ -44,7 +44,12 @@ def new_cmd(
     Example: kb new postmortem "Checkout 502s after LB cert rotation" --service checkout
     """
     text = read_stdin() if query == "-" else query
-    click.echo(str(KnowledgeBase(settings_of(ctx)).new_article(kind, title, services, tags, text)))
+    kind = TYPE_ALIASES.get(kind, kind)
+    path = KnowledgeBase(settings_of(ctx)).new_article(kind, title, services, tags, text)
+    click.echo(str(path))
+    click.echo(
+        f"a draft, hidden from search: write it, `kb check {path}`, then set `status: published`", err=True
+    )
 
 
 @cli.command("check")

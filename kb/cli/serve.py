@@ -49,7 +49,7 @@ def serve_cmd(
         if e.errno == errno.EADDRINUSE:
             raise PortInUse(host, port) from None
         raise
-    click.echo(f"kb serving on http://{host}:{port} (index {settings.index})")
+    click.echo(f"kb serving on http://{host}:{port} (articles in {settings.articles}/, index in {settings.index}/)")
     try:
         server.run()
     except KeyboardInterrupt:
