@@ -40,6 +40,7 @@ class Settings:
     header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
     body_timeout: float = 30.0  # and then its body
     public_site: bool = False  # with api_token set, the site stays open (the API does not)
+    access_log: bool = True  # `kb serve` logs one line per request
     metrics_public: bool = False  # with api_token set, /metrics stays open
 
     def __post_init__(self) -> None:
@@ -70,6 +71,7 @@ class Settings:
             header_timeout=_number(env, "KB_HEADER_TIMEOUT", 10.0, float, "a number of seconds"),
             body_timeout=_number(env, "KB_BODY_TIMEOUT", 30.0, float, "a number of seconds"),
             public_site=_flag(env, "KB_PUBLIC_SITE"),
+            access_log=_flag(env, "KB_ACCESS_LOG", default=True),
             metrics_public=_flag(env, "KB_METRICS_PUBLIC"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -90,10 +92,12 @@ def _number(env: Mapping[str, str], key: str, default: _T, kind: Callable[[str],
         raise ConfigError(f"{key}={raw!r} is not {what}") from None
 
 
-def _flag(env: Mapping[str, str], key: str) -> bool:
-    """A yes/no variable: 1, true, yes, on (any case) or 0, false, no, off, empty."""
+def _flag(env: Mapping[str, str], key: str, default: bool = False) -> bool:
+    """A yes/no variable: 1, true, yes, on (any case) or 0, false, no, off; unset or empty: default."""
     raw = env.get(key, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True

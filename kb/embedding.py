@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,9 @@ class OnnxEncoder:
         return out
 
 
-def ensure_onnx(index_dir: Path, identity: ModelIdentity, cache: Path | None = None) -> Path:
+def ensure_onnx(
+    index_dir: Path, identity: ModelIdentity, cache: Path | None = None, log: Callable[[str], None] | None = None
+) -> Path:
     """The model's ONNX export for these weights, in index_dir/models (shared by generations).
 
     Exporting imports torch and takes ~5-8 s; the export depends only on the weights, so it is
@@ -268,6 +271,8 @@ def ensure_onnx(index_dir: Path, identity: ModelIdentity, cache: Path | None = N
     if onnx.is_file():
         return onnx
     shared = cache / f"{name}.onnx" if cache is not None else None
+    if log is not None and (shared is None or not shared.is_file()):
+        log("exporting the model to ONNX (once per model and machine, ~10 s)")
     if shared is not None and not shared.is_file():
         try:
             shared.parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,10 @@ salient line, as a regex that matches the next occurrence of the same error.
 The values that differ between occurrences become typed wildcards: numbers and sizes
 (`excess: 4.061`, `1.70 GiB`), IPs, ports, UUIDs, hex ids, pod-name hashes, paths and
 double-quoted values (`zone "api_limit"`, `request: "GET /v1/orders"`). Single-quoted ones stay
-(`'maxmemory'`, `KeyError: 'user_id'`: mostly names), and so do error codes (`ORA-00942`, `SQLSTATE 53300`, `ERROR 1040`, HTTP statuses),
-and so does the text. The line starts at its first word (a log prefix, a level, `*548591` are
-dropped) and stops within ~120 characters at a clause boundary. The result runs on RE2.
+(`'maxmemory'`, `KeyError: 'user_id'`: mostly names), and so do error codes (`ORA-00942`,
+`SQLSTATE 53300`, `ERROR 1040`, HTTP statuses) and the text. The line starts at its first word
+(a log prefix, a level, `*548591` are dropped) and ends at the message's first clause, within
+120 characters. The result runs on RE2.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ Log = Callable[[str], None]
 # A file whose mtime is this close to the previous build's start is re-read anyway: it may
 # have changed again within one timestamp tick after that build read it.
 RACY_NS = 50_000_000
+PROGRESS_LINES_FROM = 200  # chunks to embed from which a build without a terminal logs its progress
+PROGRESS_STEP = 256  # at least this many chunks between two such lines (a tenth of them otherwise)
 
 
 @dataclass
@@ -138,9 +140,11 @@ def _plan(settings: Settings, base: _Base, identity: ModelIdentity) -> _Plan:
     return plan
 
 
-def _embed(plan: _Plan, base: _Base, onnx_path: Path, progress: bool | None) -> tuple[int, OnnxEncoder | None]:
+def _embed(
+    plan: _Plan, base: _Base, onnx_path: Path, progress: bool | None, log: Log = print
+) -> tuple[int, OnnxEncoder | None]:
     """Give every new record its vectors, embedding only chunks not seen before; returns how many,
-    and the encoder when one was loaded."""
+    and the encoder when one was loaded. A progress bar on a terminal; else a line every tenth."""
     known = base.vectors({c.hash for rec in plan.new for c in rec.chunks})
     todo: dict[str, str] = {}
     for rec in plan.new:
@@ -150,7 +154,20 @@ def _embed(plan: _Plan, base: _Base, onnx_path: Path, progress: bool | None) -> 
     encoder = None
     if todo:
         encoder = index_encoder(onnx_path)
-        vecs = encoder.encode(list(todo.values()), progress=sys.stderr.isatty() if progress is None else progress)
+        texts = list(todo.values())
+        bar = sys.stderr.isatty() if progress is None else progress
+        if bar or len(texts) < PROGRESS_LINES_FROM:
+            vecs = encoder.encode(texts, progress=bar)
+        else:  # a log, a CI job: lines, not a bar that only a terminal redraws
+            started, parts = time.perf_counter(), []
+            step = max(PROGRESS_STEP, -(-len(texts) // 10))
+            for at in range(0, len(texts), step):
+                parts.append(encoder.encode(texts[at : at + step]))
+                done = min(at + step, len(texts))
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                left = (len(texts) - done) / rate
+                log(f"embedded {done:,} of {len(texts):,} chunks ({rate:.0f}/s, {left:.0f} s left)")
+            vecs = np.vstack(parts)
         known.update(zip(todo, vecs, strict=True))
     for rec in plan.new:
         rec.vectors = np.array([known[c.hash] for c in rec.chunks], dtype=np.float32).reshape(-1, DIM)
@@ -186,8 +203,8 @@ def build(
                     seconds = round(time.perf_counter() - started, 3)
                     stats = store.Stats(len(kept), 0, unchanged, 0, len(plan.problems), chunks, 0, chunks, seconds)
                     return BuildResult(prev.name, stats, plan.problems)
-            onnx_path = ensure_onnx(index_dir, identity, settings.cache)
-            embedded, encoder = _embed(plan, base, onnx_path, progress)
+            onnx_path = ensure_onnx(index_dir, identity, settings.cache, log)
+            embedded, encoder = _embed(plan, base, onnx_path, progress, log)
             gen = Generation.create(index_dir)
             try:
                 n_chunks, dense = _write(gen, plan, base, settings)

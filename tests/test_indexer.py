@@ -231,3 +231,14 @@ def test_a_normalizer_change_that_only_touches_lexical_terms_keeps_every_vector(
     (gen / "manifest.json").write_text(json.dumps({**manifest, "normalizer_version": 0}))  # an older normalizer
     result = build(Settings(articles=FIXTURE_KB, index=index_copy), log=lambda m: None, progress=False)
     assert result.stats.changed == 0 and result.stats.embedded == 0 and result.stats.reused == result.stats.chunks
+
+
+def test_a_build_without_a_terminal_logs_its_progress(tmp_path, monkeypatch):
+    import kb.indexer
+
+    monkeypatch.setattr(kb.indexer, "PROGRESS_LINES_FROM", 10)
+    monkeypatch.setattr(kb.indexer, "PROGRESS_STEP", 10)
+    lines: list[str] = []
+    build(Settings(articles=FIXTURE_KB, index=tmp_path / "index"), log=lines.append, progress=False)
+    progress = [ln for ln in lines if ln.startswith("embedded ")]
+    assert len(progress) >= 2 and " s left)" in progress[0] and progress[-1].split()[1] == progress[-1].split()[3]

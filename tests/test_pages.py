@@ -98,3 +98,37 @@ def test_hostile_article_html_is_sanitized(tmp_path):
     assert "<script>window" not in body and "onerror" not in body
     assert "javascript:" not in body and "<iframe" not in body
     shutil.rmtree(tmp_path / "index")
+
+
+def test_the_api_page_is_readable_html(client):
+    resp = client.get("/api")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert "/api/v1/search" in html and "include_hidden" in html and "/api/v1/openapi.json" in html
+    assert 'href="/api"' in client.get("/").get_data(as_text=True)  # the footer's API link
+
+
+def test_an_article_opened_from_results_links_back_to_them(client):
+    results = client.get("/search", query_string={"q": "No space left on device"}).get_data(as_text=True)
+    link = results.split('class="rtitle" href="', 1)[1].split('"', 1)[0]
+    assert "?back=" in link
+    page = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'id="back" href="/search?q=No' in page
+    evil = client.get("/a/runbooks/disk-full?back=https://evil.example/").get_data(as_text=True)
+    assert "evil.example" not in evil
+
+
+def test_the_server_writes_one_access_line_per_request_without_the_paste(settings, caplog):
+    import logging
+    from dataclasses import replace
+
+    from kb.web import create_app
+
+    caplog.set_level(logging.INFO, logger="kb.access")
+    create_app(settings).test_client().get("/search", query_string={"q": "password=hunter2 disk full"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "kb.access"]
+    assert len(lines) == 1 and '"GET /search?…" 200' in lines[0] and " ms" in lines[0]
+    assert "hunter2" not in lines[0]
+    caplog.clear()
+    create_app(replace(settings, access_log=False)).test_client().get("/healthz")
+    assert not [r for r in caplog.records if r.name == "kb.access"]

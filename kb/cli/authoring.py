@@ -47,9 +47,7 @@ def new_cmd(
     kind = TYPE_ALIASES.get(kind, kind)
     path = KnowledgeBase(settings_of(ctx)).new_article(kind, title, services, tags, text)
     click.echo(str(path))
-    click.echo(
-        f"a draft, hidden from search: write it, `kb check {path}`, then set `status: published`", err=True
-    )
+    click.echo(f"a draft, hidden from search: write it, `kb check {path}`, then set `status: published`", err=True)
 
 
 @cli.command("check")

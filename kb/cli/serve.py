@@ -26,9 +26,20 @@ from kb.errors import PortInUse
     type=click.IntRange(min=1),
     help="Worker threads.",
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="One log line per request: client, method, path, status, ms [env KB_ACCESS_LOG; default on].",
+)
 @click.pass_context
 def serve_cmd(
-    ctx: click.Context, articles: Path | None, index_dir: Path | None, host: str, port: int, threads: int
+    ctx: click.Context,
+    articles: Path | None,
+    index_dir: Path | None,
+    host: str,
+    port: int,
+    threads: int,
+    access_log: bool | None,
 ) -> None:
     """Serve the site and the JSON API with waitress (a production WSGI server).
 
@@ -40,7 +51,7 @@ def serve_cmd(
     limit_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports CPU-feature probing at INFO
-    settings = settings_of(ctx)
+    settings = settings_of(ctx, access_log=access_log)
     app = create_app(settings)
     try:
         timeouts = Timeouts(header=settings.header_timeout, body=settings.body_timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -52,6 +53,21 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     auth.init_app(app, settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+
+    if settings.access_log:
+        access = logging.getLogger("kb.access")
+
+        @app.after_request
+        def _access_log(resp: Any) -> Any:
+            """One line a request: client, method, path (never the query string: it holds pastes),
+            status, milliseconds."""
+            took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            path = request.path if len(request.path) <= 200 else request.path[:200] + "…"
+            query = "?…" if request.query_string else ""
+            access.info(
+                '%s "%s %s%s" %d %.1f ms', request.remote_addr, request.method, path, query, resp.status_code, took
+            )
+            return resp
 
     @app.after_request
     def _json_redirects(resp: Any) -> Any:

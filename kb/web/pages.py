@@ -61,6 +61,14 @@ def readyz() -> Any:
     return body
 
 
+@bp.get("/api")
+def api_docs() -> Any:
+    """The API described for people, from the same OpenAPI document tools read."""
+    from kb.web.openapi import spec
+
+    return render_template("api.html", doc=spec(example_id=_kb().status().example_id))
+
+
 @bp.get("/")
 def home() -> Any:
     return render_template("index.html", q="", filters=Filters())
@@ -92,13 +100,16 @@ def search() -> Any:
     observe_search(response.match)
     draft = kb.draft(q) if response.match == "none" else None
     thanks = request.values.get("thanks")
-    return render_template("search.html", q=q, filters=filters, r=response, draft=draft, thanks=thanks)
+    back = request.full_path if request.method == "GET" and len(request.full_path) <= 1500 else None
+    return render_template("search.html", q=q, filters=filters, r=response, draft=draft, thanks=thanks, back=back)
 
 
 @bp.get("/a/<path:article_id>")
 def article(article_id: str) -> Any:
     view = _kb().article(article_id, similar=5)
-    return render_template("article.html", a=view.article, view=view)
+    back = request.args.get("back", "")
+    back = back if back.startswith("/search?") and "//" not in back else None  # only back to our results
+    return render_template("article.html", a=view.article, view=view, back=back)
 
 
 @bp.post("/feedback")

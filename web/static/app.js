@@ -41,6 +41,12 @@
     });
     h.appendChild(b);
   });
+  // Back to results after a posted (long) search, which has no link to return to.
+  const back = document.querySelector("a.back[data-history]");
+  if (back && document.referrer.startsWith(location.origin + "/search")) {
+    back.hidden = false;
+    back.addEventListener("click", (e) => { e.preventDefault(); history.back(); });
+  }
   // Click-to-copy on the "write this up" command.
   document.querySelectorAll("pre.copyable").forEach((pre) => {
     pre.title = "Click to copy";
