@@ -240,6 +240,10 @@ class Metadata:
             chunk_article=self.chunk_articles().astype(np.int32),  # 434k chunks at 100k articles: 1.7 MB
         )
 
+    def titles(self) -> list[str]:
+        """Every article's title, in idx order."""
+        return [r[0] for r in self.conn.execute("SELECT title FROM articles ORDER BY idx")]
+
     def article(self, idx: int) -> StoredArticle:
         r = self.conn.execute("SELECT * FROM articles WHERE idx = ?", (idx,)).fetchone()
         data = {k: r[k] for k in r.keys() if k != "hash"}

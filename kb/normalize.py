@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from kb.errors import QueryTooComplex
 from kb.salient import LONG_CHARS, SALIENT, candidates
 
-NORMALIZER_VERSION = 2
+NORMALIZER_VERSION = 3
 DENSE_CHAR_BUDGET = 1000  # ~200-250 word pieces: what fits the model window
 
 # Colour codes and terminal titles; `[^\x07\x1b]*` stops at the next escape, so a run of
@@ -34,8 +34,17 @@ _PREFIXES = [
     re.compile(r"^\s*(level|lvl|severity)=\w+\s*", re.I),
     re.compile(r"^\s*(ts|time|timestamp)=\S+\s*", re.I),
 ]
+# A network endpoint, `redis-cart:6379`, `ip-10-0-3-189.eu-west-1.compute.internal:9100`: which
+# host and port failed says nothing about why, and the words in a host's name (`redis-`) used to
+# carry a DNS failure to the Redis articles. A name with a hyphen or a dot, then a port; not
+# `file.py:42` nor `memory:1024`.
+_ENDPOINT = re.compile(
+    r"(?<![\w.:/-])(?=[a-z0-9.-]*[-.])[a-z][a-z0-9.-]*[a-z0-9](?<!\.py)(?<!\.go)(?<!\.js)(?<!\.rb)(?<!\.ts)"
+    r"(?<!\.rs)(?<!\.java)(?<!\.scala)(?<!\.cpp)(?<!\.c)(?<!\.h):\d{2,5}\b(?![\d:]|\.\d)"
+)
 _VOLATILE = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), " "),
+    (_ENDPOINT, " "),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), " "),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), " "),  # IPv4 and port
     (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), " "),  # IPv6
@@ -47,7 +56,7 @@ _VOLATILE = [
     (re.compile(r"(?<!SQLSTATE )(?<!SQLSTATE: )(?<!SQLSTATE=)(?<![\w-])\d{5,}(?:\.\d+)?(?![\w-])"), " "),
     (re.compile(r"(?<=[A-Za-z0-9_.-]):\d{2,5}\b(?![\d.:])"), " "),  # host:8080, File.java:630
 ]
-_PODS_AT = 6  # pod-name suffixes are masked before the durations
+_PODS_AT = 7  # pod-name suffixes are masked before the durations (the 8th pattern)
 _JAVA_FRAME = re.compile(r"^\s*at\s+[\w$.<>]+\(.*\)\s*$")
 _MORE = re.compile(r"^\s*\.\.\.\s*\d+\s+(more|common frames omitted)")
 _PY_FRAME = re.compile(r'^\s*File\s+"[^"]+",\s+line\s+\d+')

@@ -17,7 +17,7 @@ from kb.articles import TYPES
 from kb.channels import Channel, Hits, OpenContext, Query
 from kb.dense import DenseChannel, DenseHits
 from kb.errors import BadQuery, NotFound
-from kb.fusion import RERANK, Candidate, confidence_of, first_stage, fuse, is_novel, match_of
+from kb.fusion import RERANK, Candidate, confidence_of, first_stage, fuse, is_novel, lead_of, match_of
 from kb.identifiers import IdentifierChannel
 from kb.lexical import LexicalChannel
 from kb.metadata import StoredArticle, StoredChunk
@@ -26,6 +26,7 @@ from kb.phrases import PhraseChannel
 from kb.results import Filters, Response, Result, SimilarArticle, explain_query, make_snippet, term_pattern, validate
 from kb.signatures import SignatureChannel, SignatureHits
 from kb.store import Generation
+from kb.technologies import TechnologyChannel
 
 # The channels a generation is searched with, in the order they are opened and asked: dense
 # first, so that its query embeds on another thread while the others work.
@@ -35,6 +36,7 @@ CHANNELS: tuple[type[Channel], ...] = (
     PhraseChannel,
     IdentifierChannel,
     SignatureChannel,
+    TechnologyChannel,
 )
 ECHO_CHARS = 20_000  # of a longer paste, the response echoes this much
 RANKINGS = ("fused", "lexical", "dense")  # what `rank` can order by (`kb eval --channels`)
@@ -115,12 +117,13 @@ class Index:
         warnings = self.check_filters(filters)
         norm = normalize_query(text, deadline=time.monotonic() + budget if budget else None)
         ranked, hits = self._rank(norm, text, self._allowed(filters), keep=max(n, RERANK) + 20)
-        results = self._results(ranked[:n], hits, norm, explain)
+        lead = lead_of(ranked)
+        results = self._results(ranked[:n], hits, norm, explain, lead)
         top = ranked[0] if ranked else None
         return Response(
             query=text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…",
             took_ms=round((time.perf_counter() - started) * 1000, 2),
-            match=match_of(top),
+            match=match_of(top, lead),
             novel=is_novel(top) and not warnings,  # not new: the filters left nothing to compare with
             results=results,
             warnings=warnings,
@@ -137,9 +140,9 @@ class Index:
             return Ranking([self.catalog.ids[a] for a in hits[channel].ranked()[:k]], "none")
         if not ranked:
             return Ranking([], "none")
-        top = ranked[0]
+        top, lead = ranked[0], lead_of(ranked)
         ids = [self.catalog.ids[c.article] for c in ranked[:k]]
-        return Ranking(ids, match_of(top), confidence_of(top), top.score)
+        return Ranking(ids, match_of(top, lead), confidence_of(top, lead), top.score)
 
     def check_filters(self, f: Filters) -> list[str]:
         """BadQuery for a type that does not exist; a warning for each service or tag no article has."""
@@ -194,10 +197,11 @@ class Index:
         dense, sigs = hits[DenseChannel.name], hits[SignatureChannel.name]
         assert isinstance(dense, DenseHits) and isinstance(sigs, SignatureHits)
         kept = arts[order]
-        cands = [
-            Candidate(article=a, base=b, signature=sigs.label(a), chunk=c)
-            for a, b, c in zip(kept.tolist(), base[order].tolist(), dense.chunks(kept).tolist(), strict=True)
-        ]
+        cands = []
+        for a, b, c in zip(kept.tolist(), base[order].tolist(), dense.chunks(kept).tolist(), strict=True):
+            label = sigs.label(a)
+            coverage, actionability = sigs.tie_break(a) if label else (0.0, 0.0)
+            cands.append(Candidate(a, b, signature=label, coverage=coverage, actionability=actionability, chunk=c))
         top = cands[:RERANK]
         top_arts = np.array([c.article for c in top], dtype=np.int64)
         for ch in self.channels:
@@ -220,7 +224,9 @@ class Index:
 
     # -- results --------------------------------------------------------------------------
 
-    def _results(self, cands: list[Candidate], hits: dict[str, Hits], norm: Normalized, explain: bool) -> list[Result]:
+    def _results(
+        self, cands: list[Candidate], hits: dict[str, Hits], norm: Normalized, explain: bool, lead: float = 0.0
+    ) -> list[Result]:
         """The results for ranked candidates: their rows and best sections, read in batches."""
         if not cands:
             return []
@@ -229,7 +235,7 @@ class Index:
         others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
         rx = term_pattern(norm.terms)
         out = []
-        for c in cands:
+        for n, c in enumerate(cands):
             row = rows[c.article]
             chunk = chunks.get(c.chunk) or others.get(c.article)
             snippet, highlights = make_snippet(chunk.text, rx) if chunk else ("", [])
@@ -239,7 +245,7 @@ class Index:
                     title=row.title,
                     type=row.type,
                     score=round(c.score, 4),
-                    confidence=confidence_of(c),
+                    confidence=confidence_of(c, lead if n == 0 else 0.0),
                     url=f"/a/{row.id}",
                     snippet=snippet,
                     section=chunk.heading if chunk else "",

@@ -88,10 +88,11 @@ class SignatureMatcher:
     def __len__(self) -> int:
         return sum(len(p.articles) for p in self.patterns())
 
-    def matches(self, raw: str, allowed: Any) -> dict[int, str]:
-        """article -> the first signature of it that the query matches."""
+    def matches(self, raw: str, allowed: Any) -> dict[int, tuple[str, int]]:
+        """article -> the first signature of it that the query matches, and the length of the
+        text it matched."""
         flat = " ".join(raw.split()).lower()
-        hits: dict[int, str] = {}
+        hits: dict[int, tuple[str, int]] = {}
         candidates = list(self.always)
         if self.keyed:
             for w in set(_WORD.findall(flat)):
@@ -101,16 +102,18 @@ class SignatureMatcher:
         elif self.by_gram:
             for g in set(_grams(flat)):
                 candidates.extend(self.by_gram.get(g, ()))
-        matched = [
-            p
-            for p in candidates
-            if (p.kind == "text" and p.pattern in flat) or (p.kind == "regex" and p.pattern.search(raw))
-        ]
+        matched: list[tuple[_Pattern, int]] = []
+        for p in candidates:
+            if p.kind == "text":
+                if p.pattern in flat:
+                    matched.append((p, len(p.pattern)))
+            elif (m := p.pattern.search(raw)) is not None:
+                matched.append((p, m.end() - m.start()))
         # In the order the signatures first appear (article order, then frontmatter order), so
         # the label reported for an article does not depend on set iteration order.
-        for p in sorted(matched, key=lambda p: p.order):
+        for p, span in sorted(matched, key=lambda pm: pm[0].order):
             for article in p.articles[allowed[p.articles]].tolist():
-                hits.setdefault(article, p.label)
+                hits.setdefault(article, (p.label, span))
         return hits
 
 
@@ -127,28 +130,61 @@ class _Pattern:
         self.articles = np.array(self.articles, dtype=np.int64)
 
 
+# How much a responder can act on an article of each type: among articles a paste's signature
+# matches equally, the runbook comes before the post-mortem of one incident of it.
+ACTIONABILITY = {"runbook": 1.0, "known-issue": 0.8, "kb": 0.5, "postmortem": 0.2}
+_NAME = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+")  # CamelCase: alert and exception names
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]{7,}")
+
+
 class SignatureChannel(Channel):
-    """Frontmatter signatures found in the raw paste: the strongest evidence kb has. Matches are
-    proposed and pinned through the first-stage cut; fusion lifts them (fusion.SIGNATURE_SCORE)."""
+    """Frontmatter signatures found in the raw paste: the strongest evidence kb has. An article's
+    own name (a CamelCase title or id tail, such as an alert's `KubeAPIDown`) given verbatim in the
+    paste counts as one too: that article, not a sibling whose name shares its words, answers it.
+    Matches are proposed and pinned through the first-stage cut; fusion lifts them
+    (fusion.SIGNATURE_SCORE), ordered by how much of the paste they cover, then by actionability."""
 
     name = "signatures"
 
-    def __init__(self, matcher: SignatureMatcher) -> None:
+    def __init__(self, matcher: SignatureMatcher, names: dict[str, np.ndarray], actionability: np.ndarray) -> None:
         self.matcher = matcher
+        self.names = names
+        self.actionability = actionability
 
     @classmethod
     def open(cls, ctx: OpenContext) -> SignatureChannel:
-        return cls(SignatureMatcher(ctx.catalog.signatures))
+        cat = ctx.catalog
+        titles = ctx.generation.metadata().titles()
+        names: dict[str, list[int]] = {}
+        for i, (art_id, title) in enumerate(zip(cat.ids, titles, strict=True)):
+            for candidate in {art_id.rsplit("/", 1)[-1], title.strip()}:
+                if _NAME.fullmatch(candidate):
+                    names.setdefault(candidate.lower(), []).append(i)
+        act = np.zeros(cat.count, dtype=np.float32)
+        for kind, arts in cat.by_value["type"].items():
+            act[arts] = ACTIONABILITY.get(kind, 0.5)
+        return cls(SignatureMatcher(cat.signatures), {k: np.array(v, dtype=np.int64) for k, v in names.items()}, act)
 
     def candidates(self, query: Query, allowed: np.ndarray) -> SignatureHits:
         # A long paste is matched on its candidate lines (kb/salient.py), not its megabytes.
-        return SignatureHits(self.matcher.matches(query.norm.source or query.raw, allowed))
+        source = query.norm.source or query.raw
+        hits = self.matcher.matches(source, allowed)
+        if self.names:
+            for token in set(_TOKEN.findall(source)):
+                arts = self.names.get(token.lower())
+                if arts is not None:
+                    for a in arts[allowed[arts]].tolist():
+                        hits.setdefault(a, (token, len(token)))
+        length = max(1, len(" ".join(source.split())))
+        return SignatureHits(hits, length, self.actionability)
 
 
 class SignatureHits(Hits):
-    def __init__(self, labels: dict[int, str]) -> None:
-        self.labels = labels  # article -> the signature of it that matched
-        self._proposed = np.array(sorted(labels), dtype=np.int64) if labels else EMPTY
+    def __init__(self, hits: dict[int, tuple[str, int]], length: int, actionability: np.ndarray) -> None:
+        self.labels = {a: label for a, (label, _) in hits.items()}  # article -> the signature that matched
+        self.coverage = {a: min(1.0, span / length) for a, (_, span) in hits.items()}  # share of the paste
+        self._actionability = actionability
+        self._proposed = np.array(sorted(hits), dtype=np.int64) if hits else EMPTY
 
     @property
     def proposed(self) -> np.ndarray:
@@ -164,5 +200,16 @@ class SignatureHits(Hits):
     def label(self, article: int) -> str | None:
         return self.labels.get(article)
 
+    def tie_break(self, article: int) -> tuple[float, float]:
+        """How much of the paste the article's signature covers, and how actionable the article is."""
+        return self.coverage.get(article, 0.0), float(self._actionability[article])
+
     def explain(self, article: int) -> dict[str, Any]:
-        return {"signature": self.labels.get(article)}
+        if article not in self.labels:
+            return {"signature": None}
+        coverage, actionability = self.tie_break(article)
+        return {
+            "signature": self.labels[article],
+            "signature_coverage": round(coverage, 3),
+            "actionability": round(actionability, 2),
+        }

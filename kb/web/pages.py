@@ -107,8 +107,8 @@ def search() -> Any:
 @bp.get("/a/<path:article_id>")
 def article(article_id: str) -> Any:
     view = _kb().article(article_id, similar=5)
-    back = request.args.get("back", "")
-    back = back if back.startswith("/search?") and "//" not in back else None  # only back to our results
+    given = request.args.get("back", "")
+    back = given if given.startswith("/search?") and "//" not in given else None  # only back to our results
     return render_template("article.html", a=view.article, view=view, back=back)
 
 
