@@ -32,6 +32,7 @@ class Query:
     raw: str  # as pasted: signatures match it
     norm: Normalized  # what is embedded and tokenized
     alone: bool = False  # no other search is in its first stage: a channel may use every core
+    shared: dict[str, Any] = field(default_factory=dict)  # what one channel offers the next: "vector"
 
 
 @dataclass
@@ -42,6 +43,7 @@ class OpenContext:
     catalog: Catalog
     opened: Mapping[str, Channel] = field(default_factory=dict)  # the channels opened before it
     lone_threads: int = 1  # threads the dense channel may use for a search running alone
+    feedback: Any = None  # the votes in memory (kb.history.FeedbackIndex), when there is a journal
 
 
 class Hits(ABC):
@@ -76,6 +78,7 @@ class Channel(ABC):
 
     name: ClassVar[str]  # the key of its fusion weight
     rerank: ClassVar[bool] = False  # scored only for the best first-stage candidates
+    adjusts: ClassVar[bool] = False  # a bounded nudge after the weighted sum (votes), not a term of it
 
     @classmethod
     @abstractmethod

@@ -42,6 +42,8 @@ class Settings:
     public_site: bool = False  # with api_token set, the site stays open (the API does not)
     access_log: bool = True  # `kb serve` logs one line per request
     metrics_public: bool = False  # with api_token set, /metrics stays open
+    query_log: bool = True  # searches through the API, the site and integrations are logged (KB_QUERY_LOG)
+    retention_days: float = 90.0  # logged searches older than this are pruned (votes are kept)
 
     def __post_init__(self) -> None:
         if self.faiss not in FAISS_KINDS:
@@ -50,6 +52,8 @@ class Settings:
             raise ConfigError(f"KB_RELOAD_INTERVAL must be 0 or more seconds, not {self.reload_interval}")
         if self.rate_limit < 0:
             raise ConfigError(f"KB_RATE_LIMIT must be 0 (off) or more requests a minute, not {self.rate_limit}")
+        if self.retention_days <= 0:
+            raise ConfigError(f"KB_RETENTION_DAYS must be more than 0 days, not {self.retention_days}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -73,6 +77,8 @@ class Settings:
             public_site=_flag(env, "KB_PUBLIC_SITE"),
             access_log=_flag(env, "KB_ACCESS_LOG", default=True),
             metrics_public=_flag(env, "KB_METRICS_PUBLIC"),
+            query_log=_flag(env, "KB_QUERY_LOG", default=True),
+            retention_days=_number(env, "KB_RETENTION_DAYS", 90.0, float, "a number of days"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

@@ -9,21 +9,24 @@ import shlex
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb import store
 from kb.config import DEFAULT_K, Settings
-from kb.errors import KBError
+from kb.errors import BadQuery, KBError
+from kb.journal import VOTES, Journal, Origin, VoteRecord, journal_exists, open_journal
 from kb.results import Filters, Response, SimilarArticle, validate_k
-from kb.views import ArticleLink, ArticleView, CheckReport, Draft, FeedbackReceipt, Status
+from kb.views import ArticleLink, ArticleView, CheckReport, Draft, FeedbackReceipt, Status, WithdrawReceipt
 
 if TYPE_CHECKING:  # heavy: numpy, FAISS, onnxruntime load when an index is first opened
     from kb.evaluate import Evaluation
-    from kb.feedback import FeedbackStore
+    from kb.history import FeedbackIndex, Recurrence
     from kb.indexer import BuildResult
+    from kb.insights import Analysis
+    from kb.journal.writer import Writer
     from kb.search import Index
 
 log = logging.getLogger("kb")
@@ -47,8 +50,13 @@ class KnowledgeBase:
         self._pending: object = _NOTHING  # the generation being loaded in the background
         self._refused: object = _NOTHING  # the last generation that failed to load (None: CURRENT was gone)
         self._expect: dict[str, Any] | None = None
-        self._feedback: FeedbackStore | None = None
         self.last_reload_error: str | None = None
+        self._journal: Journal | None = None
+        self._journal_lock = threading.Lock()
+        self.journal_error: str | None = None  # why the journal cannot be used (/readyz says it)
+        self._writer: Writer | None = None
+        self._votes: FeedbackIndex | None = None
+        self._recurrence: Recurrence | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> KnowledgeBase:
@@ -131,7 +139,7 @@ class KnowledgeBase:
             gen = store.Generation(path)
         else:
             gen = store.Generation.current(self.settings.index)
-        return Index(gen, self._expected(), lone_threads=self.lone_threads)
+        return Index(gen, self._expected(), lone_threads=self.lone_threads, feedback=self._feedback_index())
 
     def status(self) -> Status:
         """Whether an index is loaded (`/readyz`), which one, and why a newer one was refused."""
@@ -142,16 +150,131 @@ class KnowledgeBase:
         m = idx.manifest
         built_at, commit = m.get("built_at"), m.get("git_commit")
         example = idx.ids[0] if idx.ids else None
-        return Status(True, idx.generation, idx.article_count, built_at, commit, self.last_reload_error, example)
+        return Status(
+            True,
+            idx.generation,
+            idx.article_count,
+            built_at,
+            commit,
+            self.last_reload_error,
+            example,
+            journal_error=self.journal_error,
+        )
+
+    # -- the journal ----------------------------------------------------------------------
+
+    def journal(self, create: bool = True) -> Journal | None:
+        """The journal (votes, the query log), opened on first use; None when it cannot be
+        used (`journal_error` says why: the file is damaged or from a newer kb; it is left as it
+        is) or, with `create` false, when there is none yet."""
+        if self._journal is None and self.journal_error is None:
+            if not create and not journal_exists(self.settings.data):
+                return None
+            from kb.journal.sqlite import JournalUnavailable
+
+            with self._journal_lock:
+                if self._journal is None and self.journal_error is None:
+                    try:
+                        self._journal = open_journal(self.settings.data)
+                    except JournalUnavailable as e:
+                        self.journal_error = str(e)
+                        log.error("journal unavailable, searches go on without votes or a query log: %s", e)
+        return self._journal
+
+    def _need_journal(self) -> Journal:
+        from kb.journal.sqlite import JournalUnavailable
+
+        journal = self.journal()
+        if journal is None:
+            raise JournalUnavailable(self.journal_error or "the journal cannot be opened")
+        return journal
+
+    def _feedback_index(self) -> FeedbackIndex | None:
+        """The votes the history channel ranks with (None without a journal)."""
+        if self._votes is None:
+            journal = self.journal(create=False)
+            if journal is not None:
+                from kb.history import FeedbackIndex
+
+                self._votes = FeedbackIndex(journal)
+                if self._index is not None:  # opened before there was a journal: it ranks with votes now
+                    self._index.use_feedback(self._votes)
+        return self._votes
+
+    def _seen(self, article_id: str) -> dict[str, Any] | None:
+        if self._recurrence is None:
+            journal = self.journal(create=False)
+            if journal is None:
+                return None
+            from kb.history import Recurrence
+
+            self._recurrence = Recurrence(journal)
+        return self._recurrence.of(article_id)
+
+    def _log(self, response: Response, origin: Origin) -> None:
+        """Hand the search to the query log's writer (off the request path)."""
+        if not self.settings.query_log:
+            return
+        journal = self.journal()
+        if journal is None:
+            return
+        if self._writer is None:
+            with self._journal_lock:
+                if self._writer is None:
+                    from kb.journal.writer import Writer
+
+                    self._writer = Writer(journal, self.settings.retention_days)
+        from kb.journal.writer import Pending
+
+        trace = response.trace
+        top = response.results[:5]
+        self._writer.submit(
+            Pending(
+                at=time.time(),
+                channel=origin.channel,
+                who=origin.who,
+                session=origin.session,
+                text=trace.text if trace else response.query,
+                match=response.match,
+                top_ids=[r.id for r in top],
+                top_scores=[r.score for r in top],
+                took_ms=response.took_ms,
+                vector=trace.vector if trace else None,
+                services=list(top[0].services) if top else [],
+            )
+        )
+        if self._votes is None:  # the journal exists now: votes cast from here on rank
+            self._feedback_index()
+
+    @property
+    def dropped_searches(self) -> int:
+        """Searches the query log dropped because its queue was full (the journal was down)."""
+        return self._writer.dropped if self._writer is not None else 0
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the query log has written every search handed to it (tests, shutdown)."""
+        return self._writer.flush(timeout) if self._writer is not None else True
 
     # -- answers --------------------------------------------------------------------------
 
     def search(
-        self, query: object, k: object = DEFAULT_K, filters: Filters | None = None, explain: bool = False
+        self,
+        query: object,
+        k: object = DEFAULT_K,
+        filters: Filters | None = None,
+        explain: bool = False,
+        origin: Origin | None = None,
     ) -> Response:
         """The k articles most like a pasted error, log excerpt, alert or symptom (both are
-        validated here: a bad value is a BadQuery naming it)."""
-        return self.index().search(query, k=k, filters=filters, explain=explain, budget=self.settings.search_budget)
+        validated here: a bad value is a BadQuery naming it). With an `origin` the search is
+        logged (unless KB_QUERY_LOG=off); each result says how often it was the answer before."""
+        idx = self.index()
+        response = idx.search(query, k=k, filters=filters, explain=explain, budget=self.settings.search_budget)
+        for r in response.results:
+            r.seen = self._seen(r.id)
+        if origin is not None:
+            self._log(response, origin)
+        return response
 
     def article(self, article_id: str, similar: int = 0) -> ArticleView:
         """One article, rendered, with its links resolved and its `similar` nearest neighbours."""
@@ -177,6 +300,8 @@ class KnowledgeBase:
             similar=idx.similar(article_id, similar) if similar else [],
             edit_url=f"{repo.rstrip('/')}/{stored.path}" if repo else None,
             extra={k: v for k, v in stored.meta.items() if k not in KNOWN_KEYS},
+            seen=self._seen(stored.id),
+            votes=self._votes.totals(stored.id) if self._feedback_index() is not None and self._votes else None,
         )
 
     def similar(self, article_id: str, k: object = 5) -> list[SimilarArticle]:
@@ -185,16 +310,99 @@ class KnowledgeBase:
 
     # -- what users write -----------------------------------------------------------------
 
-    def feedback(self, query: object, article_id: object, vote: object) -> FeedbackReceipt:
-        """Record "this solved it" / "not relevant" for an article of the current index."""
-        from kb.feedback import FeedbackStore
+    def feedback(
+        self, query: object, article_id: object, vote: object, origin: Origin | None = None
+    ) -> FeedbackReceipt:
+        """Record "this solved it" / "not relevant" for an article of the current index, durably
+        (written before this returns). One vote per client, problem and article: voting again
+        replaces it. It ranks the next search of the same problem (kb/history.py)."""
+        from kb.journal.keys import client_hash, mask_secrets, pack, template_of
 
+        if vote not in VOTES:
+            raise BadQuery(f"`vote` must be one of {', '.join(VOTES)}, not {str(vote)[:40]!r}")
+        text, article = self._vote_target(query, article_id)
+        journal = self._need_journal()
         idx = self.index()
-        if isinstance(article_id, str):
-            idx.article(article_id)  # NotFound for an unknown article
-        if self._feedback is None:
-            self._feedback = FeedbackStore(self.settings.data)
-        return FeedbackReceipt(self._feedback.record(query, article_id, vote, idx.generation))
+        trace = idx.trace(text)
+        masked = mask_secrets(trace.text)
+        origin = origin or Origin("cli")
+        record = VoteRecord(
+            at=time.time(),
+            client=client_hash(journal.salt(), origin.who),
+            query=masked,
+            template=template_of(masked),
+            article_id=article,
+            vote=str(vote),
+            generation=idx.generation,
+            vector=pack(trace.vector),
+        )
+        row = journal.add_vote(record)
+        votes = self._feedback_index()
+        if votes is not None:
+            votes.refresh(force=True)
+        return FeedbackReceipt(row)
+
+    def withdraw(self, query: object, article_id: object, origin: Origin | None = None) -> WithdrawReceipt:
+        """Take back this client's vote for this problem and article (none: withdrawn 0)."""
+        from kb.journal.keys import client_hash, mask_secrets, template_of
+
+        text, article = self._vote_target(query, article_id)
+        journal = self._need_journal()
+        trace = self.index().trace(text, embed=False)
+        origin = origin or Origin("cli")
+        n = journal.withdraw(
+            client_hash(journal.salt(), origin.who), template_of(mask_secrets(trace.text)), article, time.time()
+        )
+        votes = self._feedback_index()
+        if votes is not None:
+            votes.refresh(force=True)
+        return WithdrawReceipt(n)
+
+    def _vote_target(self, query: object, article_id: object) -> tuple[str, str]:
+        if not isinstance(query, str) or not query.strip():
+            raise BadQuery("feedback needs the non-empty `query` that was searched")
+        if not isinstance(article_id, str) or not article_id:
+            raise BadQuery("feedback needs the `article_id` it is about")
+        self.index().article(article_id)  # NotFound for an unknown article
+        return query, article_id
+
+    # -- what the journal shows ------------------------------------------------------------
+
+    def insights(self, days: object = 30, now: float | None = None) -> Analysis:
+        """The last `days` days of the query log and votes, analysed (`kb stats`, `kb gaps`)."""
+        from kb.insights import DAY, Analysis
+
+        if isinstance(days, bool) or not isinstance(days, int | float) or not 0 < days <= 3650:
+            raise BadQuery(f"`days` must be a number of days from 1 to 3650, not {str(days)[:20]!r}")
+        journal = self._need_journal()
+        until = time.time() if now is None else now
+        since = until - float(days) * DAY
+        searches = list(journal.searches(since, until))
+        votes = list(journal.vote_rows(since, until))
+        ids = {r.top_ids[0] for r in searches if r.top_ids} | {v.article_id for v in votes}
+        try:
+            infos = self.index().infos(ids)
+        except KBError:  # no index: the report still counts, without titles
+            infos = {}
+        return Analysis(searches, votes, since, until, infos)
+
+    def export_data(self) -> Iterator[dict[str, Any]]:
+        """Every logged search and every vote as JSON objects (`kb data export`), oldest first;
+        embeddings as base64 float16, client hashes as stored."""
+        import base64
+        from dataclasses import asdict
+
+        journal = self._need_journal()
+        for kind, rows in (("search", journal.searches(0.0)), ("vote", journal.vote_rows(0.0))):
+            for r in rows:
+                d = asdict(r)
+                d["vector"] = base64.b64encode(d["vector"]).decode() if d["vector"] else None
+                yield {"kind": kind, **d}
+
+    def purge_data(self, before: dt.date) -> tuple[int, int]:
+        """Delete the searches and votes from before that day (UTC); how many of each."""
+        start = dt.datetime.combine(before, dt.time(), dt.UTC).timestamp()
+        return self._need_journal().purge(start, votes=True)
 
     # -- authoring ------------------------------------------------------------------------
 
@@ -239,13 +447,59 @@ class KnowledgeBase:
 
     # -- measuring ------------------------------------------------------------------------
 
-    def evaluate(self, queries: Path, rankings: Sequence[str] | None = None, build: bool = False) -> Evaluation:
+    def evaluate(
+        self, queries: Path, rankings: Sequence[str] | None = None, build: bool = False, history: Path | None = None
+    ) -> Evaluation:
         """Recall, MRR and nDCG of a query set (`{"qid","query","relevant"}` lines), per ranking
-        (fused, and each channel alone); with `build`, the articles are indexed first."""
+        (fused, and each channel alone); with `build`, the articles are indexed first. Votes in
+        the journal never count; with `history` (query lines too), its searches are replayed as
+        "solved" on their relevant articles, one client each, into a journal of its own, and the
+        fused ranking is scored again with those votes ("history")."""
         from kb.evaluate import evaluate, load_queries
         from kb.search import RANKINGS
 
         qs = load_queries(queries)
+        past = load_queries(history) if history else None
         if build:
             self.build(log=lambda m: None)
-        return evaluate(self.index(), qs, tuple(rankings or RANKINGS))
+        idx = self.index()
+        mine = idx.use_feedback(None)
+        try:
+            result = evaluate(idx, qs, tuple(rankings or RANKINGS))
+            if past is not None:
+                with tempfile.TemporaryDirectory(prefix="kb-history-") as tmp:
+                    votes = self._replay(idx, past, Path(tmp))
+                    idx.use_feedback(votes)
+                    result.rankings["history"] = evaluate(idx, qs, ("fused",)).rankings["fused"]
+                    votes.journal.close()
+        finally:
+            idx.use_feedback(mine)
+        return result
+
+    @staticmethod
+    def _replay(idx: Index, past: Sequence[Any], folder: Path) -> FeedbackIndex:
+        """A journal in `folder` holding a "solved" vote for each relevant article of each past query."""
+        from kb.history import FeedbackIndex
+        from kb.journal.keys import mask_secrets, pack, template_of
+
+        journal = open_journal(folder)
+        now = time.time()
+        for q in past:
+            trace = idx.trace(q.query)
+            masked = mask_secrets(trace.text)
+            for article_id in sorted(q.relevant):
+                journal.add_vote(
+                    VoteRecord(
+                        now,
+                        f"history:{q.qid}",
+                        masked,
+                        template_of(masked),
+                        article_id,
+                        "solved",
+                        idx.generation,
+                        pack(trace.vector),
+                    )
+                )
+        votes = FeedbackIndex(journal)
+        votes.refresh(force=True)
+        return votes

@@ -227,7 +227,9 @@ class DenseChannel(Channel):
         return lambda: vector
 
     def candidates(self, query: Query, allowed: np.ndarray) -> DenseHits:
-        return DenseHits(self, self.embed(query.norm.dense, query.alone), allowed)
+        vector = self.embed(query.norm.dense, query.alone)
+        query.shared["vector"] = lambda: vector()[0]
+        return DenseHits(self, vector, allowed)
 
     def similar(self, article: int, k: int, published: np.ndarray) -> list[tuple[int, float]]:
         """Published articles nearest to this one (the mean of its chunk vectors), with cosine."""
@@ -269,6 +271,10 @@ class DenseHits(Hits):
     @property
     def proposed(self) -> np.ndarray:
         return self.best()[0]
+
+    def query_vector(self) -> np.ndarray:
+        """The query's embedding (waits for it)."""
+        return np.asarray(self._vector()[0])
 
     def cosine(self, articles: np.ndarray) -> np.ndarray:
         """The best chunk cosine of each article; the lowest one found for articles without one."""

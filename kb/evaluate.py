@@ -134,7 +134,7 @@ def format_table(evaluation: Evaluation) -> str:
     """A plain-text table: one row per variant and ranking."""
     result = evaluation.to_dict()
     lines = [f"{'variant':<24} {'channel':<8} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}"]
-    channels = [c for c in RANKINGS if c in result]
+    channels = [c for c in (*RANKINGS, "history") if c in result]
     for variant in result[channels[0]]:
         for c in channels:
             m = result[c][variant]

@@ -17,8 +17,10 @@ WEIGHTS: dict[str, float] = {
     "identifiers": 0.4,  # share of the query's identifiers (error codes, CamelCase names) in the article
     "signatures": 0.0,  # no weight: a match lifts the score to SIGNATURE_SCORE instead
     "technologies": -0.5,  # evidence against: the paste names another database, broker, cache... (1 = conflict)
+    "history": 0.15,  # votes on the same problem, -1..1: a bounded nudge after the rest (see fuse)
 }
-TOTAL = sum(w for w in WEIGHTS.values() if w > 0)  # a score of 1 is every positive channel at its best
+ADJUSTS = ("history",)
+TOTAL = sum(w for n, w in WEIGHTS.items() if w > 0 and n not in ADJUSTS)  # 1 = every positive channel at its best
 RERANK = 30  # candidates that the re-ranking channels score
 SIGNATURE_SCORE = 0.95
 # Calibrated with bench/calibrate.py on the dev queries of the four shared suites, asking each
@@ -43,6 +45,7 @@ class Candidate:
     coverage: float = 0.0  # the share of the paste that signature covers
     actionability: float = 0.0  # runbook 1 .. post-mortem 0.2 (signatures.ACTIONABILITY)
     chunk: int = -1  # the best dense chunk, -1 when the dense channel found none
+    history: float = 0.0  # what votes on the same problem say, -1..1
     score: float = 0.0
 
 
@@ -57,7 +60,12 @@ def first_stage(scores: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def fuse(cands: list[Candidate]) -> list[Candidate]:
-    """Final 0..1 scores (after the re-ranking channels are set), best first."""
+    """Final 0..1 scores (after the re-ranking channels are set), best first.
+
+    Votes come last and are bounded: they move a score by at most WEIGHTS["history"], never lift
+    an article without a signature to a signature match's score nor take a signature match below
+    it, and never take a strong one below STRONG (so votes alone cannot push a strong answer off
+    the page)."""
     for c in cands:
         raw = c.base
         for name, value in c.rerank.items():
@@ -66,6 +74,15 @@ def fuse(cands: list[Candidate]) -> list[Candidate]:
         if c.signature:  # ties between equal matches: paste covered, then actionability, then the rest
             c.score = SIGNATURE_SCORE + 0.025 * c.coverage + 0.015 * c.actionability + 0.01 * c.score
         c.score = min(1.0, max(0.0, c.score))
+        if c.history:
+            was_strong = c.signature is not None or c.score >= STRONG
+            c.score = min(1.0, max(0.0, c.score + WEIGHTS["history"] * c.history))
+            if c.signature:  # a signature match stays above every article without one
+                c.score = max(c.score, SIGNATURE_SCORE)
+            else:
+                c.score = min(c.score, SIGNATURE_SCORE - 0.005)
+            if was_strong:
+                c.score = max(c.score, STRONG)
     return sorted(cands, key=lambda c: (-c.score, c.article))
 
 

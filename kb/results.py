@@ -63,6 +63,8 @@ class Result:
     resolution_html: str | None = None
     highlights: list[list[int]] = field(default_factory=list)
     signature: str | None = None  # the signature that matched, when one did
+    feedback: dict[str, Any] | None = None  # votes on searches like this one: solved, not_relevant, last_solved
+    seen: dict[str, Any] | None = None  # how often it was the answer: count, last
     explain: dict[str, Any] | None = None
 
 
@@ -80,6 +82,14 @@ class SimilarArticle:
         return {"id": self.id, "title": self.title, "type": self.type, "score": self.score, "url": self.url}
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What the query log keeps of a search beyond its answer (never in the API's JSON)."""
+
+    text: str  # the normalized paste
+    vector: Any = None  # its embedding
+
+
 @dataclass
 class Response:
     query: str
@@ -91,11 +101,15 @@ class Response:
     input_lines: int = 0  # non-empty lines of the paste
     searched_lines: int = 0  # the lines it was searched on (all of a short paste; the salient ones of a log)
     warnings: list[str] = field(default_factory=list)  # e.g. a filter value no article has
+    trace: Trace | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The API's JSON shape (shallow copies; `dataclasses.asdict` deep-copies and is slow)."""
         names = [f.name for f in fields(Result)]
-        results = [{n: getattr(r, n) for n in names if n != "explain" or r.explain is not None} for r in self.results]
+        optional = ("explain", "feedback", "seen")
+        results = [
+            {n: getattr(r, n) for n in names if n not in optional or getattr(r, n) is not None} for r in self.results
+        ]
         out = {
             "query": self.query,
             "took_ms": self.took_ms,

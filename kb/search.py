@@ -7,7 +7,7 @@ import contextlib
 import difflib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,24 @@ from kb.channels import Channel, Hits, OpenContext, Query
 from kb.dense import DenseChannel, DenseHits
 from kb.errors import BadQuery, NotFound
 from kb.fusion import RERANK, Candidate, confidence_of, first_stage, fuse, is_novel, lead_of, match_of
+from kb.history import FeedbackIndex, HistoryChannel, HistoryHits
 from kb.identifiers import IdentifierChannel
+from kb.insights import ArticleInfo
 from kb.lexical import LexicalChannel
 from kb.metadata import StoredArticle, StoredChunk
 from kb.normalize import Normalized, normalize_query
 from kb.phrases import PhraseChannel
-from kb.results import Filters, Response, Result, SimilarArticle, explain_query, make_snippet, term_pattern, validate
+from kb.results import (
+    Filters,
+    Response,
+    Result,
+    SimilarArticle,
+    Trace,
+    explain_query,
+    make_snippet,
+    term_pattern,
+    validate,
+)
 from kb.signatures import SignatureChannel, SignatureHits
 from kb.store import Generation
 from kb.technologies import TechnologyChannel
@@ -37,6 +49,7 @@ CHANNELS: tuple[type[Channel], ...] = (
     IdentifierChannel,
     SignatureChannel,
     TechnologyChannel,
+    HistoryChannel,
 )
 ECHO_CHARS = 20_000  # of a longer paste, the response echoes this much
 RANKINGS = ("fused", "lexical", "dense")  # what `rank` can order by (`kb eval --channels`)
@@ -55,16 +68,19 @@ class Ranking:
 class Index:
     """A loaded, read-only index generation and its channels."""
 
-    def __init__(self, gen: Generation, expect: dict[str, Any], lone_threads: int = 1) -> None:
+    def __init__(
+        self, gen: Generation, expect: dict[str, Any], lone_threads: int = 1, feedback: FeedbackIndex | None = None
+    ) -> None:
         """`lone_threads` > 1 gives the dense channel a second query encoder with that many
-        threads for a search that runs alone (a server's)."""
+        threads for a search that runs alone (a server's); `feedback`, the votes the history
+        channel ranks with."""
         gen.check(expect)
         gen.verify()
         self.gen = gen
         self.manifest = gen.manifest
         self.meta = gen.metadata()
         self.catalog = self.meta.catalog()
-        ctx = OpenContext(gen, self.catalog, {}, lone_threads)
+        ctx = OpenContext(gen, self.catalog, {}, lone_threads, feedback)
         opened: dict[str, Channel] = {}
         try:
             for cls in CHANNELS:
@@ -120,7 +136,10 @@ class Index:
         lead = lead_of(ranked)
         results = self._results(ranked[:n], hits, norm, explain, lead)
         top = ranked[0] if ranked else None
+        dense = hits[DenseChannel.name]
+        vector = dense.query_vector() if isinstance(dense, DenseHits) else None
         return Response(
+            trace=Trace(norm.dense, vector),
             query=text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…",
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             match=match_of(top, lead),
@@ -131,6 +150,24 @@ class Index:
             input_lines=norm.input_lines,
             searched_lines=len(norm.lines),
         )
+
+    def use_feedback(self, feedback: FeedbackIndex | None) -> FeedbackIndex | None:
+        """Rank with these votes from now on (None: none); the votes it ranked with before."""
+        channel = next(ch for ch in self.channels if isinstance(ch, HistoryChannel))
+        before, channel.feedback = channel.feedback, feedback
+        return before
+
+    def infos(self, article_ids: Iterable[str]) -> dict[str, ArticleInfo]:
+        """Title, type, date and status of the given articles that this generation holds."""
+        idxs = [self.catalog.by_id[a] for a in set(article_ids) if a in self.catalog.by_id]
+        rows = self.meta.summaries(idxs) if idxs else {}
+        return {r.id: ArticleInfo(r.title, r.type, r.updated, r.status) for r in rows.values()}
+
+    def trace(self, text: str, embed: bool = True) -> Trace:
+        """What the journal keys a paste by: its normalized text and (with `embed`) its embedding,
+        as a search of it computes them."""
+        norm = normalize_query(text)
+        return Trace(norm.dense, self.dense.embed(norm.dense, False)()[0] if embed else None)
 
     def rank(self, query: str, k: int = 10, channel: str = "fused", filters: Filters | None = None) -> Ranking:
         """Ids ranked by the fused score or by one channel alone (one of RANKINGS)."""
@@ -185,12 +222,14 @@ class Index:
             hits = {ch.name: ch.candidates(q, allowed) for ch in self.channels}
             first = [ch.name for ch in self.channels if not ch.rerank]
             arts = np.unique(np.concatenate([hits[n].proposed for n in first]))  # waits for the query vector
-        base = first_stage({n: hits[n].scores(arts) for n in first})
+        weighted = [ch.name for ch in self.channels if not ch.rerank and not ch.adjusts]
+        adjusting = [ch.name for ch in self.channels if ch.adjusts]
+        base = first_stage({n: hits[n].scores(arts) for n in weighted})
         order = np.lexsort((arts, -base))
         if keep is not None:  # the best, and the pinned, go on: the rest cannot reach the top
             chosen = np.zeros(len(order), dtype=bool)
             chosen[:keep] = True
-            pinned = np.concatenate([hits[n].pinned for n in first])
+            pinned = np.concatenate([hits[n].pinned for n in weighted] + [hits[n].proposed for n in adjusting])
             if len(pinned):
                 chosen[np.flatnonzero(np.isin(arts[order], pinned))[:keep]] = True
             order = order[chosen]
@@ -202,6 +241,9 @@ class Index:
             label = sigs.label(a)
             coverage, actionability = sigs.tie_break(a) if label else (0.0, 0.0)
             cands.append(Candidate(a, b, signature=label, coverage=coverage, actionability=actionability, chunk=c))
+        for n in adjusting:
+            for c, value in zip(cands, hits[n].scores(kept).tolist(), strict=True):
+                c.history += value
         top = cands[:RERANK]
         top_arts = np.array([c.article for c in top], dtype=np.int64)
         for ch in self.channels:
@@ -234,6 +276,7 @@ class Index:
         chunks = self.meta.sections([c.chunk for c in cands])
         others = self._best_sections([c.article for c in cands if c.chunk not in chunks], norm)
         rx = term_pattern(norm.terms)
+        history = hits.get(HistoryChannel.name)
         out = []
         for n, c in enumerate(cands):
             row = rows[c.article]
@@ -259,6 +302,7 @@ class Index:
                     status=row.status,
                     highlights=highlights,
                     signature=c.signature,
+                    feedback=_feedback(history, c.article),
                     explain=self._explain(c, hits) if explain else None,
                 )
             )
@@ -309,3 +353,11 @@ class Index:
             SimilarArticle(rows[a].id, rows[a].title, rows[a].type, round(max(0.0, min(1.0, s)), 4), f"/a/{rows[a].id}")
             for a, s in found
         ]
+
+
+def _feedback(history: Hits | None, article: int) -> dict[str, Any] | None:
+    """What votes said of this article for searches like this one, for the result."""
+    if not isinstance(history, HistoryHits):
+        return None
+    ev = history.of(article)
+    return ev.to_dict() if ev else None

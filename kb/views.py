@@ -33,11 +33,13 @@ class ArticleView:
     similar: list[SimilarArticle] = field(default_factory=list)
     edit_url: str | None = None  # "edit in git", when KB_REPO_URL is set
     extra: dict[str, Any] = field(default_factory=dict)  # frontmatter keys outside the schema
+    seen: dict[str, Any] | None = None  # how often it was the answer of a logged search: count, last
+    votes: dict[str, int] | None = None  # active votes on it: solved, not_relevant
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self.article)
         data.pop("idx")
-        data.update(html=self.html, toc=self.toc, url=self.url)
+        data.update(html=self.html, toc=self.toc, url=self.url, seen=self.seen, votes=self.votes)
         return data
 
 
@@ -47,6 +49,14 @@ class FeedbackReceipt:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "id": self.id}
+
+
+@dataclass(frozen=True)
+class WithdrawReceipt:
+    withdrawn: int  # votes taken back: 1, or 0 when there was none
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "withdrawn": self.withdrawn}
 
 
 @dataclass(frozen=True)
@@ -89,3 +99,4 @@ class Status:
     reload_error: str | None = None  # why a newer generation was refused
     example_id: str | None = None  # an article of the loaded generation (the API document's example)
     error: KBError | None = None  # why none is loaded
+    journal_error: str | None = None  # why votes and the query log cannot be used (searches go on)

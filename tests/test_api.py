@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from kb.feedback import FeedbackStore
+from kb.journal.sqlite import SQLiteJournal
 from kb.web.openapi import MAX_HTTP_QUERY, spec
 
 SPEC = spec()
@@ -99,7 +99,7 @@ def test_feedback_is_recorded(client, app):
     resp = client.post("/api/v1/feedback", json=body)
     assert resp.status_code == 201
     assert_schema(resp.json, "FeedbackResponse")
-    assert FeedbackStore(app.config["KB_SETTINGS"].data).count() == 1
+    assert [v.article_id for v in SQLiteJournal(app.config["KB_SETTINGS"].data).votes()] == ["runbooks/disk-full"]
     assert_error(client.post("/api/v1/feedback", json={**body, "vote": "meh"}), 400)
     assert_error(client.post("/api/v1/feedback", json={**body, "article_id": "nope"}), 404)
 

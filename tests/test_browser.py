@@ -59,7 +59,7 @@ def site(tmp_path_factory, built_index):
     shutil.copytree(built_index, index)
     build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)  # embeds one file
     with serve_process(articles, index, root / "var") as (base, _):
-        yield base, root / "var" / "feedback.sqlite"
+        yield base, root / "var" / "journal.sqlite"
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_feedback_buttons_record_a_row(site, page):
     page.locator(".result").first.locator("button[value=solved]").click()
     page.locator(".result").first.locator(".fb-status").filter(has_text="Thanks").wait_for()
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT article_id, vote FROM feedback").fetchall()
+        rows = conn.execute("SELECT article_id, vote FROM votes").fetchall()
     assert ("runbooks/tls-cert-expired", "solved") in rows
 
 

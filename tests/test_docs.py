@@ -14,7 +14,21 @@ from kb.cli import cli
 from kb.web.openapi import spec
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-COMMANDS = sorted(cli.commands.items())
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    """Every command, a group's by their full name (`data export`)."""
+    out: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            assert command.help, f"`kb {prefix}{name}` has no help text"
+            out += _commands(command, f"{prefix}{name} ")
+        else:
+            out.append((f"{prefix}{name}", command))
+    return sorted(out)
+
+
+COMMANDS = _commands(cli)
 
 
 def _reference(name: str) -> str:

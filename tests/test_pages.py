@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from kb.config import Settings
-from kb.feedback import FeedbackStore
 from kb.indexer import build
+from kb.journal.sqlite import SQLiteJournal
 from kb.web import create_app
 
 
@@ -64,7 +64,7 @@ def test_feedback_form_without_javascript_keeps_the_filters(client, app):
     assert resp.status_code == 303
     assert "type=runbook" in resp.location and "service=postgres" in resp.location
     assert "include_hidden=1" in resp.location and "thanks=runbooks" in resp.location
-    assert FeedbackStore(app.config["KB_SETTINGS"].data).count() == 1
+    assert [v.vote for v in SQLiteJournal(app.config["KB_SETTINGS"].data).votes()] == ["not_relevant"]
     js = client.post("/feedback", data={**form, "csrf_token": _csrf(client)}, headers={"Accept": "application/json"})
     assert js.status_code == 201 and js.json["ok"] is True
 

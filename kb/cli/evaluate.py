@@ -27,6 +27,12 @@ from kb.core import KnowledgeBase
     default=None,
     help="Also write the figures as JSON to this file ('-' for stdout).",
 )
+@click.option(
+    "--history",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Past searches (query lines) replayed as 'solved' on their relevant articles; adds a 'history' row.",
+)
 @click.pass_context
 def eval_cmd(
     ctx: click.Context,
@@ -35,6 +41,7 @@ def eval_cmd(
     queries: Path,
     channels: bool,
     as_json: str | None,
+    history: Path | None,
 ) -> None:
     """Measure retrieval on QUERIES.jsonl: Recall@1/5/10, MRR@10, nDCG@10 per variant.
 
@@ -47,7 +54,7 @@ def eval_cmd(
     settings = settings_of(ctx)
     own_articles = given(ctx, "articles")
     kb = KnowledgeBase.scratch(settings) if own_articles and not given(ctx, "index_dir") else KnowledgeBase(settings)
-    result = kb.evaluate(queries, None if channels else ("fused",), build=own_articles)
+    result = kb.evaluate(queries, None if channels else ("fused",), build=own_articles, history=history)
     if as_json == "-":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

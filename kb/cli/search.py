@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import click
 from kb.cli.base import cli, read_stdin, settings_of, shared_options
 from kb.config import MAX_K
 from kb.core import KnowledgeBase
+from kb.journal import Origin
 from kb.results import Filters
 
 
@@ -24,6 +27,7 @@ from kb.results import Filters
 @click.option("--tag", "tags", multiple=True, help="Only articles with this tag.")
 @click.option("--all", "include_hidden", is_flag=True, help="Include draft and deprecated articles.")
 @click.option("--explain", is_flag=True, help="Show the normalized query and why each result matched.")
+@click.option("--log", "log_it", is_flag=True, help="Log this search in the query log, as the server logs its own.")
 @click.pass_context
 def search_cmd(
     ctx: click.Context,
@@ -37,6 +41,7 @@ def search_cmd(
     tags: tuple[str, ...],
     include_hidden: bool,
     explain: bool,
+    log_it: bool,
 ) -> None:
     """Search for articles like QUERY; `-` reads the query from stdin.
 
@@ -46,7 +51,11 @@ def search_cmd(
 
     text = read_stdin() if query == ("-",) else " ".join(query)
     filters = Filters(type=list(types), services=list(services), tags=list(tags), include_hidden=include_hidden)
-    response = KnowledgeBase(settings_of(ctx)).search(text, k=k, filters=filters, explain=explain)
+    kb = KnowledgeBase(settings_of(ctx))
+    origin = Origin("cli", getpass.getuser(), f"cli:{getpass.getuser()}:{os.getppid()}") if log_it else None
+    response = kb.search(text, k=k, filters=filters, explain=explain, origin=origin)
+    if log_it and not kb.flush():
+        click.echo("warning: the query log did not take this search in time", err=True)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -39,18 +39,21 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     # A search alone embeds its query on every core: on 2 cores ~4.5 instead of ~6 ms for a
     # short query, for ~70 MB more (bench/README.md).
-    app.extensions["kb"] = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True)
+    kb = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True)
+    kb.journal()  # opened now: a damaged one is in the log and on /readyz from the start
+    app.extensions["kb"] = kb
 
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
 
-    from kb.web import api, auth, errors, metrics, pages, ratelimit
+    from kb.web import api, auth, errors, metrics, origins, pages, ratelimit
 
     errors.init_app(app)
     metrics.init_app(app)
     ratelimit.init_app(app, settings.rate_limit)  # before auth: it also slows down token guessing
     auth.init_app(app, settings)
+    origins.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 

@@ -11,7 +11,8 @@ from kb.config import DEFAULT_K
 from kb.core import KnowledgeBase
 from kb.errors import BadQuery
 from kb.results import Filters
-from kb.web.metrics import observe_search
+from kb.web.metrics import observe_feedback, observe_search
+from kb.web.origins import origin
 from kb.web.requests import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -45,8 +46,8 @@ def search() -> Any:
             include_hidden=_flag(args.get("include_hidden")),
         )
         explain = _flag(args.get("explain"))
-    response = _kb().search(query, k=k, filters=filters, explain=explain)
-    observe_search(response.match)
+    response = _kb().search(query, k=k, filters=filters, explain=explain, origin=origin("api"))
+    observe_search(response.match, "api")
     return jsonify(response.to_dict())
 
 
@@ -64,8 +65,16 @@ def similar(article_id: str) -> Any:
 @bp.post("/feedback")
 def feedback() -> Any:
     body = json_body("FeedbackRequest")
-    receipt = _kb().feedback(body["query"], body["article_id"], body["vote"])
+    receipt = _kb().feedback(body["query"], body["article_id"], body["vote"], origin("api"))
+    observe_feedback(body["vote"])
     return jsonify(receipt.to_dict()), 201
+
+
+@bp.post("/feedback/withdraw")
+def withdraw() -> Any:
+    body = json_body("WithdrawRequest")
+    receipt = _kb().withdraw(body["query"], body["article_id"], origin("api"))
+    return jsonify(receipt.to_dict())
 
 
 @bp.get("/openapi.json")
@@ -74,3 +83,28 @@ def openapi() -> Any:
 
     status = _kb().status()
     return jsonify(spec(example_id=status.example_id))
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(f"`{name}` must be a whole number from {low} to {high}, not {raw[:20]!r}") from None
+    if not low <= value <= high:
+        raise BadQuery(f"`{name}` must be from {low} to {high}, not {value}")
+    return value
+
+
+@bp.get("/insights/summary")
+def insights_summary() -> Any:
+    return jsonify(_kb().insights(_int_arg("days", 30, 1, 3650)).summary())
+
+
+@bp.get("/insights/gaps")
+def insights_gaps() -> Any:
+    days, limit = _int_arg("days", 30, 1, 3650), _int_arg("limit", 20, 1, 500)
+    analysis = _kb().insights(days)
+    return jsonify(
+        {"days": days, "gaps": [g.to_dict() for g in analysis.gaps(limit)], "stale_used": analysis.stale_used()}
+    )

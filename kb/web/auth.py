@@ -6,7 +6,8 @@ Without KB_API_TOKEN everything is open. With it:
 - the site needs a login: the token is entered once on /login and a session cookie is set
   (HttpOnly, SameSite=Strict; Secure over https) that holds an HMAC of the token, never the token,
   so every replica sharing the token accepts it and changing the token logs everyone out.
-  KB_PUBLIC_SITE=1 opens the site instead (the API keeps its token);
+  KB_PUBLIC_SITE=1 opens the site instead (the API keeps its token, and /insights and the
+  feedback form keep the login: they are what users wrote);
 - `/metrics` needs the bearer token unless KB_METRICS_PUBLIC=1;
 - `/healthz`, `/readyz` and static files stay open (probes and the login page need them).
 
@@ -30,6 +31,7 @@ from kb.errors import KBError, Unauthorized
 SESSION = "kb_session"
 CSRF = "kb_csrf"
 OPEN = ("/api/v1/openapi.json", "/healthz", "/readyz", "/login", "/logout")
+PRIVATE = ("/insights", "/feedback")  # what users wrote and did: the token's, even on a public site
 
 bp = Blueprint("auth", __name__)
 
@@ -91,7 +93,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             if not (_bearer_ok(token) or _session_ok(token)):
                 raise Unauthorized("missing or wrong bearer token (Authorization: Bearer $KB_API_TOKEN)")
             return None
-        if settings.public_site or _session_ok(token) or _bearer_ok(token):
+        if (settings.public_site and path not in PRIVATE) or _session_ok(token) or _bearer_ok(token):
             return None
         if request.method == "GET":
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), code=303)

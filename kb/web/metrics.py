@@ -27,7 +27,11 @@ class Metrics:
         self.no_match = Counter(
             "kb_search_no_match_total", "Searches answered with match: none", registry=self.registry
         )
-        self.searches = Counter("kb_searches_total", "Searches answered", ["match"], registry=self.registry)
+        self.searches = Counter("kb_searches_total", "Searches answered", ["match", "channel"], registry=self.registry)
+        self.feedback = Counter("kb_feedback_total", "Votes recorded", ["vote"], registry=self.registry)
+        self.dropped = Gauge(
+            "kb_query_log_dropped", "Searches the query log could not keep (its queue was full)", registry=self.registry
+        )
         self.articles = Gauge("kb_index_articles", "Articles in the serving index generation", registry=self.registry)
         self.generation = Gauge(
             "kb_index_generation_info", "Serving index generation", ["generation"], registry=self.registry
@@ -54,14 +58,20 @@ def init_app(app: Flask) -> None:
     def metrics() -> Response:
         status = current_app.extensions["kb"].status()
         m.articles.set(status.articles)
+        m.dropped.set(current_app.extensions["kb"].dropped_searches)
         m.generation.clear()
         if status.generation:
             m.generation.labels(status.generation).set(1)
         return Response(generate_latest(m.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def observe_search(match: str) -> None:
+def observe_search(match: str, channel: str) -> None:
     m: Metrics = current_app.extensions["kb_metrics"]
-    m.searches.labels(match).inc()
+    m.searches.labels(match, channel).inc()
     if match == "none":
         m.no_match.inc()
+
+
+def observe_feedback(vote: str) -> None:
+    m: Metrics = current_app.extensions["kb_metrics"]
+    m.feedback.labels(vote).inc()

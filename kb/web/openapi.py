@@ -89,6 +89,22 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
             },
             "signature": _NULLABLE_STR,
+            "feedback": {
+                "type": "object",
+                "description": "votes on past searches of the same problem (present when there are some)",
+                "required": ["solved", "not_relevant", "last_solved"],
+                "properties": {
+                    "solved": {"type": "integer", "minimum": 0},
+                    "not_relevant": {"type": "integer", "minimum": 0},
+                    "last_solved": _NULLABLE_STR,
+                },
+            },
+            "seen": {
+                "type": "object",
+                "description": "how often it was the answer of a logged search, and when last",
+                "required": ["count", "last"],
+                "properties": {"count": {"type": "integer", "minimum": 1}, "last": {"type": "string"}},
+            },
             "explain": {"type": "object"},
         },
     },
@@ -132,6 +148,8 @@ SCHEMAS: dict[str, Any] = {
             "url": {"type": "string"},
             "toc": {"type": "array"},
             "signatures": {"type": "array"},
+            "seen": {"type": ["object", "null"], "description": "times it was the answer of a logged search, last"},
+            "votes": {"type": ["object", "null"], "description": "active votes on it: solved, not_relevant"},
         },
     },
     "Similar": {
@@ -170,6 +188,80 @@ SCHEMAS: dict[str, Any] = {
         "required": ["ok", "id"],
         "properties": {"ok": {"type": "boolean"}, "id": {"type": "integer"}},
     },
+    "WithdrawRequest": {
+        "type": "object",
+        "required": ["query", "article_id"],
+        "additionalProperties": False,
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_HTTP_QUERY},
+            "article_id": {"type": "string", "minLength": 1, "maxLength": 1000},
+        },
+    },
+    "WithdrawResponse": {
+        "type": "object",
+        "required": ["ok", "withdrawn"],
+        "properties": {"ok": {"type": "boolean"}, "withdrawn": {"type": "integer", "minimum": 0}},
+    },
+    "Gap": {
+        "type": "object",
+        "required": ["sessions", "searches", "examples", "reasons", "last_seen", "nearest", "title", "command"],
+        "properties": {
+            "sessions": {"type": "integer"},
+            "searches": {"type": "integer"},
+            "examples": _STR_LIST,
+            "reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "last_seen": _NULLABLE_STR,
+            "nearest": _NULLABLE_STR,
+            "title": {"type": "string"},
+            "command": {"type": "string", "description": "the `kb new` command that turns it into a draft"},
+        },
+    },
+    "Gaps": {
+        "type": "object",
+        "required": ["days", "gaps", "stale_used"],
+        "properties": {
+            "days": {"type": "integer"},
+            "gaps": {"type": "array", "items": {"$ref": "#/components/schemas/Gap"}},
+            "stale_used": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Summary": {
+        "type": "object",
+        "required": [
+            "window",
+            "totals",
+            "per_day",
+            "channels",
+            "top_articles",
+            "services",
+            "repeat_issues",
+            "gaps",
+            "stale_used",
+        ],
+        "properties": {
+            "window": {"type": "object"},
+            "totals": {
+                "type": "object",
+                "required": ["searches", "sessions", "no_match_rate", "failed_rate", "solved", "not_relevant"],
+            },
+            "per_day": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["day", "strong", "possible", "weak", "none"],
+                },
+            },
+            "channels": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "top_articles": {"type": "array", "items": {"type": "object", "required": ["id", "answered", "solved"]}},
+            "services": {"type": "array", "items": {"type": "object", "required": ["service", "answered"]}},
+            "repeat_issues": {
+                "type": "array",
+                "items": {"type": "object", "required": ["example", "sessions", "searches", "answer"]},
+            },
+            "gaps": {"type": "array", "items": {"$ref": "#/components/schemas/Gap"}},
+            "stale_used": {"type": "array", "items": {"type": "object"}},
+        },
+    },
     "Ready": {
         "type": "object",
         "required": ["status"],
@@ -180,6 +272,8 @@ SCHEMAS: dict[str, Any] = {
             "built_at": _NULLABLE_STR,
             "git_commit": _NULLABLE_STR,
             "reload_error": {"type": "string"},
+            "journal": {"enum": ["ok", "unavailable"], "description": "votes and the query log"},
+            "journal_error": {"type": "string", "description": "why the journal cannot be used (searches go on)"},
             "error": {"type": "object"},
         },
     },
@@ -207,7 +301,7 @@ _ERRORS = {
         (429, "too many requests from this client (KB_RATE_LIMIT)"),
         (431, "request line or headers too large"),
         (500, "internal error"),
-        (503, "no index yet - run `kb index`"),
+        (503, "no index yet - run `kb index` (or, for feedback and insights, the journal is unavailable)"),
     )
 }
 
@@ -242,6 +336,12 @@ def spec(example_id: str | None = None) -> dict[str, Any]:
             **({"example": example_id} if example_id else {}),
         }
     ]
+    days = {
+        "name": "days",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 30},
+        "description": "the window: the last N days",
+    }
     to_article = {  # the ids a search answers are the ids the article routes take
         "article": {"operationId": "getArticle", "parameters": {"id": "$response.body#/results/0/id"}},
         "similar": {"operationId": "getSimilar", "parameters": {"id": "$response.body#/results/0/id"}},
@@ -307,6 +407,33 @@ def spec(example_id: str | None = None) -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
                     },
                     "responses": {"201": _json("FeedbackResponse", "recorded"), **_ERRORS},
+                }
+            },
+            "/api/v1/feedback/withdraw": {
+                "post": {
+                    "summary": "Withdraw this client's vote on a problem and an article",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("WithdrawRequest")}},
+                    },
+                    "responses": {"200": _json("WithdrawResponse", "withdrawn (0 when there was none)"), **_ERRORS},
+                }
+            },
+            "/api/v1/insights/summary": {
+                "get": {
+                    "summary": "Searches, matches, top articles, repeat issues, gaps, stale articles still used",
+                    "parameters": [days],
+                    "responses": {"200": _json("Summary", "the window's figures"), **_ERRORS},
+                }
+            },
+            "/api/v1/insights/gaps": {
+                "get": {
+                    "summary": "Failed searches clustered into problems kb has no answer for",
+                    "parameters": [
+                        days,
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    ],
+                    "responses": {"200": _json("Gaps", "gaps, most sessions first"), **_ERRORS},
                 }
             },
             "/api/v1/openapi.json": {

@@ -10,13 +10,14 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from kb.core import KnowledgeBase
 from kb.errors import KBError
+from kb.insights import is_stale
 from kb.results import Filters
 from kb.web.errors import error_body
-from kb.web.metrics import observe_search
+from kb.web.metrics import observe_feedback, observe_search
+from kb.web.origins import origin
 
 bp = Blueprint("pages", __name__)
 TYPES = [("known-issue", "Known issue"), ("postmortem", "Post-mortem"), ("runbook", "Runbook"), ("kb", "How-to")]
-STALE_DAYS = 365
 
 
 def _kb() -> KnowledgeBase:
@@ -24,18 +25,27 @@ def _kb() -> KnowledgeBase:
     return kb
 
 
-def is_stale(updated: str | None, today: dt.date | None = None) -> bool:
-    """True when an article was last updated more than a year ago."""
-    try:
-        day = dt.date.fromisoformat(str(updated)[:10])
-    except (TypeError, ValueError):
-        return False
-    return ((today or dt.date.today()) - day).days > STALE_DAYS
-
-
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    return {"type_label": dict(TYPES), "is_stale": is_stale, "types": TYPES}
+    return {"type_label": dict(TYPES), "is_stale": is_stale, "types": TYPES, "ago": ago}
+
+
+def ago(iso: str | None, now: dt.datetime | None = None) -> str:
+    """An ISO time as people say it: "just now", "3 hours ago", "2 days ago"."""
+    if not iso:
+        return "never"
+    try:
+        then = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=dt.UTC)
+    seconds = ((now or dt.datetime.now(dt.UTC)) - then).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
 
 
 @bp.get("/healthz")
@@ -58,6 +68,9 @@ def readyz() -> Any:
     }
     if s.reload_error:
         body["reload_error"] = s.reload_error
+    body["journal"] = "ok" if not s.journal_error else "unavailable"
+    if s.journal_error:  # searches go on; votes and the query log wait for a person
+        body["journal_error"] = s.journal_error
     return body
 
 
@@ -94,10 +107,10 @@ def search() -> Any:
         return render_template("index.html", q=q, filters=filters, message=message)
     kb = _kb()
     try:
-        response = kb.search(q, k=10, filters=filters)
+        response = kb.search(q, k=10, filters=filters, origin=origin("site"))
     except KBError as e:  # the paste stays in the box, with what to change
         return render_template("index.html", q=q, filters=filters, message=str(e)), e.status
-    observe_search(response.match)
+    observe_search(response.match, "site")
     draft = kb.draft(q) if response.match == "none" else None
     thanks = request.values.get("thanks")
     back = request.full_path if request.method == "GET" and len(request.full_path) <= 1500 else None
@@ -116,7 +129,8 @@ def article(article_id: str) -> Any:
 def feedback() -> Any:
     """The feedback buttons: JSON for the page's script, else back to the same results."""
     f = request.form
-    receipt = _kb().feedback(f.get("query", ""), f.get("article_id", ""), f.get("vote", ""))
+    receipt = _kb().feedback(f.get("query", ""), f.get("article_id", ""), f.get("vote", ""), origin("site"))
+    observe_feedback(f.get("vote", ""))
     if request.accept_mimetypes.best == "application/json":
         return receipt.to_dict(), 201
     filters = _filters_from_args()
@@ -124,3 +138,22 @@ def feedback() -> Any:
     if filters.include_hidden:
         back["include_hidden"] = ["1"]
     return redirect(url_for("pages.search", q=f.get("query", ""), thanks=f.get("article_id", ""), **back), code=303)
+
+
+@bp.get("/insights")
+def insights() -> Any:
+    """What recurs, what kb answered, and where its knowledge is missing, for people."""
+    from kb.insights import MATCHES, REPEAT_SESSIONS
+    from kb.web.charts import hbars, stacked_bars
+
+    raw = request.args.get("days", "30")
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3650 else 30
+    summary = _kb().insights(days).summary()
+    per_day = stacked_bars(summary["per_day"], MATCHES, f"searches a day over the last {days} days, by match level")
+    top = hbars(
+        [(a["title"] or a["id"], a["answered"], a["solved"]) for a in summary["top_articles"]],
+        "top articles: times answered, times solved",
+    )
+    return render_template(
+        "insights.html", s=summary, days=days, per_day_chart=per_day, top_chart=top, repeat_sessions=REPEAT_SESSIONS
+    )

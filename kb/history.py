@@ -1,0 +1,228 @@
+"""What past votes say about a search: the history channel.
+
+A new search looks up the votes cast on past searches that were the same problem - the same
+template (kb.journal.keys), or a query embedding at least SIMILAR alike - and counts, per
+article, "solved" for and "not relevant" against, each vote decayed by its age (half-life
+HALF_LIFE_DAYS) and weighted by how alike its search was; one client counts once per article,
+however often it votes. Fusion adds at most fusion.WEIGHTS["history"] (0.15) either way, after
+everything else, and bounds it: votes never lift an article over a signature match, and never
+take a strong answer below strong (kb/fusion.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kb.channels import EMPTY, Channel, Hits, OpenContext, Query
+from kb.journal import Journal, StoredVote
+from kb.journal.keys import template_of, unpack
+
+SIMILAR = 0.90  # query-embedding cosine from which two searches are the same problem (README, "History")
+HALF_LIFE_DAYS = 30.0
+REFRESH = 5.0  # seconds between two reads of new votes (other replicas' too)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the votes on similar past searches say about one article."""
+
+    solved: int
+    not_relevant: int
+    last_solved: float | None
+    net: float  # decayed, weighted, one client once: solved minus not relevant
+
+    def to_dict(self) -> dict[str, Any]:
+        at = self.last_solved
+        last = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds") if at else None
+        return {"solved": self.solved, "not_relevant": self.not_relevant, "last_solved": last}
+
+
+class FeedbackIndex:
+    """The active votes in memory, read from the journal when new ones may have come."""
+
+    def __init__(self, journal: Journal, refresh: float = REFRESH) -> None:
+        self.journal = journal
+        self.refresh_every = refresh
+        self._lock = threading.Lock()
+        self._votes: dict[tuple[str, str, str], StoredVote] = {}  # (client, template, article) -> vote
+        self._changed = 0.0
+        self._read_at = -1e9
+        self._arrays: tuple[list[StoredVote], np.ndarray, dict[str, list[int]]] = ([], np.zeros((0, 0)), {})
+
+    def refresh(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._read_at < self.refresh_every:
+            return
+        with self._lock:
+            self._read_at = time.monotonic()
+            try:
+                new = self.journal.votes(since=self._changed)
+            except Exception:  # noqa: BLE001 - the journal is down: rank with what is known
+                return
+            if not new and self._arrays[0]:
+                return
+            for v in new:
+                key = (v.client, v.template, v.article_id)
+                if v.vote == "withdrawn":
+                    self._votes.pop(key, None)
+                else:
+                    self._votes[key] = v
+                self._changed = max(self._changed, v.changed)
+            votes = list(self._votes.values())
+            vectors = [unpack(v.vector) for v in votes]
+            dim = max((len(x) for x in vectors), default=0)
+            matrix = np.array([x if len(x) == dim else np.zeros(dim) for x in vectors], dtype=np.float32)
+            by_template: dict[str, list[int]] = {}
+            for i, v in enumerate(votes):
+                by_template.setdefault(v.template, []).append(i)
+            self._arrays = (votes, matrix.reshape(len(votes), dim), by_template)
+
+    def __len__(self) -> int:
+        return len(self._arrays[0])
+
+    def totals(self, article_id: str) -> dict[str, int]:
+        """Active votes on an article over every problem: {"solved": n, "not_relevant": n}."""
+        self.refresh()
+        out = {"solved": 0, "not_relevant": 0}
+        for v in self._arrays[0]:
+            if v.article_id == article_id:
+                out[v.vote] += 1
+        return out
+
+    def evidence(self, template: str, vector: np.ndarray | None, now: float | None = None) -> dict[str, Evidence]:
+        """article id -> what the votes on searches like this one say."""
+        self.refresh()
+        votes, matrix, by_template = self._arrays
+        if not votes:
+            return {}
+        weight = np.zeros(len(votes), dtype=np.float32)
+        if vector is not None and matrix.shape[1] == len(vector.reshape(-1)):
+            cos = matrix @ vector.reshape(-1)
+            weight = np.where(cos >= SIMILAR, cos, 0.0).astype(np.float32)
+        for i in by_template.get(template, ()):
+            weight[i] = 1.0
+        now = time.time() if now is None else now
+        per: dict[str, dict[str, Any]] = {}
+        for i in np.flatnonzero(weight).tolist():
+            v = votes[i]
+            w = float(weight[i]) * 0.5 ** (max(0.0, now - v.at) / 86400.0 / HALF_LIFE_DAYS)
+            sign = 1.0 if v.vote == "solved" else -1.0
+            e = per.setdefault(v.article_id, {"solved": 0, "not_relevant": 0, "last": None, "clients": {}})
+            if sign > 0:
+                e["solved"] += 1
+                e["last"] = max(e["last"] or 0.0, v.at)
+            else:
+                e["not_relevant"] += 1
+            best = e["clients"].get(v.client)  # one client counts once: its strongest vote
+            if best is None or abs(w) > abs(best):
+                e["clients"][v.client] = sign * w
+        return {
+            a: Evidence(e["solved"], e["not_relevant"], e["last"], sum(e["clients"].values())) for a, e in per.items()
+        }
+
+
+class HistoryChannel(Channel):
+    """Votes on past searches of the same problem: proposes the articles they solved, and says
+    for or against each candidate (a score from -1 to 1, applied by fusion as a bounded nudge)."""
+
+    name = "history"
+    adjusts = True  # applied after the weighted sum, bounded (kb/fusion.py)
+
+    def __init__(self, feedback: FeedbackIndex | None, ids: list[str], by_id: dict[str, int]) -> None:
+        self.feedback = feedback
+        self.ids = ids
+        self.by_id = by_id
+
+    @classmethod
+    def open(cls, ctx: OpenContext) -> HistoryChannel:
+        return cls(ctx.feedback, ctx.catalog.ids, ctx.catalog.by_id)
+
+    def candidates(self, query: Query, allowed: np.ndarray) -> HistoryHits:
+        return HistoryHits(self, query, allowed)
+
+
+class HistoryHits(Hits):
+    def __init__(self, channel: HistoryChannel, query: Query, allowed: np.ndarray) -> None:
+        self._channel = channel
+        self._query = query
+        self._allowed = allowed
+        self._evidence: dict[int, Evidence] | None = None
+
+    def evidence(self) -> dict[int, Evidence]:
+        if self._evidence is None:
+            feedback = self._channel.feedback
+            out: dict[int, Evidence] = {}
+            if feedback is not None:
+                feedback.refresh()
+            if feedback is not None and len(feedback):
+                vector = self._query.shared.get("vector")
+                found = feedback.evidence(template_of(self._query.norm.dense), vector() if vector else None)
+                for article_id, ev in found.items():
+                    idx = self._channel.by_id.get(article_id)
+                    if idx is not None and self._allowed[idx]:
+                        out[idx] = ev
+            self._evidence = out
+        return self._evidence
+
+    @property
+    def proposed(self) -> np.ndarray:
+        solved = sorted(a for a, e in self.evidence().items() if e.net > 0)
+        return np.array(solved, dtype=np.int64) if solved else EMPTY
+
+    def scores(self, articles: np.ndarray) -> np.ndarray:
+        """tanh(net / 2): one fresh vote on the same problem 0.46, three 0.91, against negative."""
+        ev = self.evidence()
+        return np.array([math.tanh(ev[a].net / 2) if a in ev else 0.0 for a in articles.tolist()], dtype=np.float32)
+
+    def of(self, article: int) -> Evidence | None:
+        return self.evidence().get(article)
+
+    def explain(self, article: int) -> dict[str, Any]:
+        ev = self.evidence().get(article)
+        return {"history": round(math.tanh(ev.net / 2), 3)} if ev else {}
+
+
+class Recurrence:
+    """How often each article was the answer of a logged search, and when last: read from the
+    journal incrementally (the rows after the last one read) every `refresh` seconds, and
+    afresh every hour (so what retention pruned drops out)."""
+
+    def __init__(self, journal: Journal, refresh: float = 30.0) -> None:
+        self.journal = journal
+        self.refresh_every = refresh
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._after = 0
+        self._read_at = -1e9
+        self._full_at = -1e9
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._read_at < self.refresh_every:
+            return
+        with self._lock:
+            self._read_at = now
+            if now - self._full_at > 3600:
+                self._full_at, self._after, self._counts = now, 0, {}
+            try:
+                new, self._after = self.journal.answers(self._after)
+            except Exception:  # noqa: BLE001 - the journal is down: what is known stays
+                return
+            for article_id, (count, last) in new.items():
+                had, was = self._counts.get(article_id, (0, 0.0))
+                self._counts[article_id] = (had + count, max(was, last))
+
+    def of(self, article_id: str) -> dict[str, Any] | None:
+        """{"count": times it was the answer, "last": ISO time of the last} or None."""
+        self.refresh()
+        found = self._counts.get(article_id)
+        if not found:
+            return None
+        last = dt.datetime.fromtimestamp(found[1], dt.UTC).isoformat(timespec="seconds")
+        return {"count": found[0], "last": last}

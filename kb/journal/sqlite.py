@@ -1,0 +1,240 @@
+"""The journal in SQLite under KB_DATA (`journal.sqlite`): WAL, one connection per thread, the
+schema versioned by `PRAGMA user_version` and migrated in place. A file that is damaged or from a
+newer kb is refused, never recreated: it stays where it is for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from kb.errors import KBError
+from kb.journal import SCHEMA_VERSION, SearchRecord, StoredVote, VoteRecord
+
+FILE = "journal.sqlite"
+LEGACY = "feedback.sqlite"  # before the journal, votes had a file of their own
+
+MIGRATIONS = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE searches (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, channel TEXT NOT NULL, client TEXT NOT NULL,
+        session TEXT NOT NULL, query TEXT NOT NULL, template TEXT NOT NULL, match TEXT NOT NULL,
+        top_ids TEXT NOT NULL, top_scores TEXT NOT NULL, took_ms REAL NOT NULL, vector BLOB,
+        services TEXT NOT NULL DEFAULT '[]', answer TEXT
+    );
+    CREATE INDEX searches_at ON searches(at);
+    CREATE TABLE votes (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, client TEXT NOT NULL, query TEXT NOT NULL,
+        template TEXT NOT NULL, article_id TEXT NOT NULL, vote TEXT NOT NULL, generation TEXT,
+        vector BLOB, withdrawn REAL, changed REAL NOT NULL,
+        UNIQUE (client, template, article_id)
+    );
+    CREATE INDEX votes_changed ON votes(changed);
+    """,
+}
+
+
+class JournalUnavailable(KBError):
+    code = "journal_unavailable"
+    status = 503
+
+
+class SQLiteJournal:
+    """The journal in one SQLite file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.file = data_dir / FILE
+        self.path = str(self.file)
+        self._local = threading.local()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._conn()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalUnavailable(
+                    f"{self.file} was written by a newer kb (schema {version}, this kb reads {SCHEMA_VERSION}); "
+                    "it is left as it is - upgrade kb, or point KB_DATA elsewhere"
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                with conn:
+                    conn.executescript(MIGRATIONS[v])
+                    conn.execute(f"PRAGMA user_version = {v}")
+            if version == 0:
+                self._import_legacy(conn)
+            conn.execute("SELECT count(*) FROM votes").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise JournalUnavailable(
+                f"{self.file} cannot be read ({e}); it is left as it is - move it away to start a new one"
+            ) from None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.file, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # an acknowledged vote survives a power cut
+            self._local.conn = conn
+        return conn
+
+    def _import_legacy(self, conn: sqlite3.Connection) -> None:
+        """Votes from the feedback.sqlite of earlier versions (kept as they were, unattributed)."""
+        legacy = self.file.with_name(LEGACY)
+        if not legacy.is_file():
+            return
+        old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
+        try:
+            rows = old.execute("SELECT at, query, article_id, vote, generation FROM feedback").fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
+        finally:
+            old.close()
+        from kb.journal.keys import template_of
+
+        with conn:
+            for at, query, article_id, vote, generation in rows:
+                conn.execute(
+                    "INSERT OR REPLACE INTO votes (at, client, query, template, article_id, vote, generation, vector, "
+                    "withdrawn, changed) VALUES (?,?,?,?,?,?,?,NULL,NULL,?)",
+                    (at, "legacy", query[:2000], template_of(query), article_id, vote, generation, at),
+                )
+
+    # -- votes ------------------------------------------------------------------------------
+
+    def add_vote(self, vote: VoteRecord) -> int:
+        conn = self._conn()
+        with conn:
+            cur = conn.execute(
+                "INSERT INTO votes (at, client, query, template, article_id, vote, generation, vector, withdrawn, "
+                "changed) VALUES (?,?,?,?,?,?,?,?,NULL,?) ON CONFLICT (client, template, article_id) DO UPDATE SET "
+                "at = excluded.at, query = excluded.query, vote = excluded.vote, generation = excluded.generation, "
+                "vector = excluded.vector, withdrawn = NULL, changed = excluded.changed RETURNING id",
+                (
+                    vote.at,
+                    vote.client,
+                    vote.query,
+                    vote.template,
+                    vote.article_id,
+                    vote.vote,
+                    vote.generation,
+                    vote.vector,
+                    vote.at,
+                ),
+            )
+            return int(cur.fetchone()[0])
+
+    def withdraw(self, client: str, template: str, article_id: str, at: float) -> int:
+        conn = self._conn()
+        with conn:
+            cur = conn.execute(
+                "UPDATE votes SET withdrawn = ?, changed = ? WHERE client = ? AND template = ? AND article_id = ? "
+                "AND withdrawn IS NULL",
+                (at, at, client, template, article_id),
+            )
+            return cur.rowcount
+
+    def votes(self, since: float = 0.0) -> list[StoredVote]:
+        rows = self._conn().execute(
+            "SELECT at, client, template, article_id, vote, vector, withdrawn, changed FROM votes WHERE changed >= ? "
+            "ORDER BY changed",
+            (since,),
+        )
+        return [
+            StoredVote(r[0], r[1], r[2], r[3], r[4] if r[6] is None else "withdrawn", r[5] or b"", r[7]) for r in rows
+        ]
+
+    def vote_rows(self, since: float, until: float | None = None) -> Iterator[VoteRecord]:
+        rows = self._conn().execute(
+            "SELECT at, client, query, template, article_id, vote, generation, vector, withdrawn FROM votes "
+            "WHERE at >= ? AND at < ? ORDER BY at",
+            (since, until if until is not None else 1e12),
+        )
+        for r in rows:
+            yield VoteRecord(r[0], r[1], r[2], r[3], r[4], r[5] if r[8] is None else "withdrawn", r[6], r[7] or b"")
+
+    # -- the query log ----------------------------------------------------------------------
+
+    def add_searches(self, records: Iterable[SearchRecord]) -> None:
+        rows = [
+            (
+                r.at,
+                r.channel,
+                r.client,
+                r.session,
+                r.query,
+                r.template,
+                r.match,
+                json.dumps(r.top_ids),
+                json.dumps(r.top_scores),
+                r.took_ms,
+                r.vector,
+                json.dumps(r.services),
+                r.top_ids[0] if r.top_ids and r.match != "none" else None,
+            )
+            for r in records
+        ]
+        if rows:
+            conn = self._conn()
+            with conn:
+                conn.executemany(
+                    "INSERT INTO searches (at, channel, client, session, query, template, match, top_ids, top_scores, "
+                    "took_ms, vector, services, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+
+    def searches(self, since: float, until: float | None = None) -> Iterator[SearchRecord]:
+        rows = self._conn().execute(
+            "SELECT at, channel, client, session, query, template, match, top_ids, top_scores, took_ms, vector, "
+            "services FROM searches WHERE at >= ? AND at < ? ORDER BY at, id",
+            (since, until if until is not None else 1e12),
+        )
+        for r in rows:
+            yield SearchRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                json.loads(r[7]),
+                json.loads(r[8]),
+                r[9],
+                r[10] or b"",
+                json.loads(r[11]),
+            )
+
+    def answers(self, after: int = 0) -> tuple[dict[str, tuple[int, float]], int]:
+        conn = self._conn()
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM searches").fetchone()[0]
+        rows = conn.execute(
+            "SELECT answer, count(*), max(at) FROM searches WHERE id > ? AND id <= ? AND answer IS NOT NULL "
+            "GROUP BY answer",
+            (after, last),
+        )
+        return {r[0]: (int(r[1]), float(r[2])) for r in rows}, int(last)
+
+    def purge(self, before: float, votes: bool = True) -> tuple[int, int]:
+        conn = self._conn()
+        with conn:
+            s = conn.execute("DELETE FROM searches WHERE at < ?", (before,)).rowcount
+            v = conn.execute("DELETE FROM votes WHERE at < ?", (before,)).rowcount if votes else 0
+        return s, v
+
+    def salt(self) -> str:
+        conn = self._conn()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        if row:
+            return str(row[0])
+        with conn:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
+        return str(conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
