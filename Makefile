@@ -8,7 +8,7 @@ PORT    ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint fuzz check bench bench-quality screenshots clean
+.PHONY: setup run test lint fuzz check bench bench-quality bench-history bench-journal bench-gaps screenshots clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,16 @@ bench: setup
 
 bench-quality: setup
 	$(BIN)/python bench/quality.py
+
+# The knowledge loop: votes replayed on the shared suites, logging's cost, the gap report's purity.
+bench-history: setup
+	$(BIN)/python bench/history.py
+
+bench-journal: setup
+	$(BIN)/python bench/journal.py
+
+bench-gaps: setup
+	$(BIN)/python bench/gaps.py
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT

@@ -17,7 +17,7 @@ WEIGHTS: dict[str, float] = {
     "identifiers": 0.4,  # share of the query's identifiers (error codes, CamelCase names) in the article
     "signatures": 0.0,  # no weight: a match lifts the score to SIGNATURE_SCORE instead
     "technologies": -0.5,  # evidence against: the paste names another database, broker, cache... (1 = conflict)
-    "history": 0.15,  # votes on the same problem, -1..1: a bounded nudge after the rest (see fuse)
+    "history": 0.25,  # votes on the same problem, -1..1: a bounded nudge after the rest (see fuse)
 }
 ADJUSTS = ("history",)
 TOTAL = sum(w for n, w in WEIGHTS.items() if w > 0 and n not in ADJUSTS)  # 1 = every positive channel at its best
@@ -74,16 +74,30 @@ def fuse(cands: list[Candidate]) -> list[Candidate]:
         if c.signature:  # ties between equal matches: paste covered, then actionability, then the rest
             c.score = SIGNATURE_SCORE + 0.025 * c.coverage + 0.015 * c.actionability + 0.01 * c.score
         c.score = min(1.0, max(0.0, c.score))
-        if c.history:
-            was_strong = c.signature is not None or c.score >= STRONG
-            c.score = min(1.0, max(0.0, c.score + WEIGHTS["history"] * c.history))
-            if c.signature:  # a signature match stays above every article without one
-                c.score = max(c.score, SIGNATURE_SCORE)
-            else:
-                c.score = min(c.score, SIGNATURE_SCORE - 0.005)
-            if was_strong:
-                c.score = max(c.score, STRONG)
+    if any(c.history for c in cands):
+        _apply_history(cands)
     return sorted(cands, key=lambda c: (-c.score, c.article))
+
+
+def _apply_history(cands: list[Candidate]) -> None:
+    """Votes move each score by at most WEIGHTS["history"], then three bounds hold: an article
+    without a signature stays below a signature match, a strong one stays strong, and an
+    article the votes lifted does not pass the best strong answer that no vote was against -
+    votes re-rank what kb is unsure of; they do not overrule what it is sure of."""
+    sure = max((c.score for c in cands if (c.signature or c.score >= STRONG) and c.history >= 0), default=None)
+    for c in cands:
+        if not c.history:
+            continue
+        was, strong = c.score, c.signature is not None or c.score >= STRONG
+        c.score = min(1.0, max(0.0, c.score + WEIGHTS["history"] * c.history))
+        if c.signature:
+            c.score = max(c.score, SIGNATURE_SCORE)
+        else:  # (an article already above that without votes is not lowered by them)
+            c.score = min(c.score, max(was, SIGNATURE_SCORE - 0.005))
+        if strong:
+            c.score = max(c.score, STRONG)
+        if sure is not None and c.history > 0 and was < sure:
+            c.score = min(c.score, sure - 0.0001)
 
 
 def confidence_of(c: Candidate, lead: float = 0.0) -> str:

@@ -1,13 +1,20 @@
 """What past votes say about a search: the history channel.
 
-A new search looks up the votes cast on past searches that were the same problem - the same
-template (kb.journal.keys), or a query embedding at least SIMILAR alike - and counts, per
-article, "solved" for and "not relevant" against, each vote decayed by its age (half-life
-HALF_LIFE_DAYS) and weighted by how alike its search was; one client counts once per article,
-however often it votes. Fusion adds at most fusion.WEIGHTS["history"] (0.15) either way, after
-everything else, and bounds it: votes never lift an article over a signature match, and never
-take a strong answer below strong (kb/fusion.py).
-"""
+A new search looks up the votes cast on past searches that were the same problem and counts,
+per article, "solved" for and "not relevant" against, each vote decayed by its age (half-life
+HALF_LIFE_DAYS); one client counts once per article, however often it votes, and a client with
+more than TRUSTED active votes counts TRUSTED / votes for each: all its votes together weigh
+what TRUSTED votes do (one client spraying votes over every problem cannot steer them all). A past search is
+the same problem when it has the same template (kb.journal.keys: the text without numbers) -
+it counts in full - or, for "solved", when its query embedding is the nearest of all voted
+searches, at least SIMILAR alike, and ahead of every other article's voted searches: it counts
+from 0 at that runner-up's cosine to 1 at MARGIN above it (`similar_weights`). "Not relevant"
+votes count for near-identical searches only (from SAME). bench/history.py measures it.
+
+Fusion adds at most fusion.WEIGHTS["history"] (0.25) either way, after everything else, and
+bounds it: votes never lift an article over a signature match, never take a strong answer below
+strong, and never lift an article over the best strong answer no vote was against
+(kb/fusion.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import datetime as dt
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +32,11 @@ from kb.channels import EMPTY, Channel, Hits, OpenContext, Query
 from kb.journal import Journal, StoredVote
 from kb.journal.keys import template_of, unpack
 
-SIMILAR = 0.90  # query-embedding cosine from which two searches are the same problem (README, "History")
+SIMILAR = 0.60  # query-embedding cosine from which a past search may be the same problem (bench/history.py)
+MARGIN = 0.05  # ...and how far above every other problem's past searches it must be to count in full
+SAME = 0.90  # from this cosine a "not relevant" vote counts (near-identical searches only)
 HALF_LIFE_DAYS = 30.0
+TRUSTED = 20  # a client's votes count in full up to this many; beyond, each TRUSTED / votes (20 in all)
 REFRESH = 5.0  # seconds between two reads of new votes (other replicas' too)
 
 
@@ -54,6 +65,9 @@ class FeedbackIndex:
         self._votes: dict[tuple[str, str, str], StoredVote] = {}  # (client, template, article) -> vote
         self._changed = 0.0
         self._read_at = -1e9
+        self._codes = np.zeros(0, dtype=np.int64)  # per vote, its article as a small integer
+        self._solved = np.zeros(0, dtype=bool)
+        self._trust = np.zeros(0)  # per vote, its client's weight: 1 up to TRUSTED votes, then TRUSTED / votes
         self._arrays: tuple[list[StoredVote], np.ndarray, dict[str, list[int]]] = ([], np.zeros((0, 0)), {})
 
     def refresh(self, force: bool = False) -> None:
@@ -82,6 +96,11 @@ class FeedbackIndex:
             for i, v in enumerate(votes):
                 by_template.setdefault(v.template, []).append(i)
             self._arrays = (votes, matrix.reshape(len(votes), dim), by_template)
+            codes: dict[str, int] = {}
+            self._codes = np.array([codes.setdefault(v.article_id, len(codes)) for v in votes], dtype=np.int64)
+            self._solved = np.array([v.vote == "solved" for v in votes], dtype=bool)
+            per_client = Counter(v.client for v in votes)  # a client voting on everything counts less each time
+            self._trust = np.array([min(1.0, TRUSTED / per_client[v.client]) for v in votes])
 
     def __len__(self) -> int:
         return len(self._arrays[0])
@@ -103,15 +122,14 @@ class FeedbackIndex:
             return {}
         weight = np.zeros(len(votes), dtype=np.float32)
         if vector is not None and matrix.shape[1] == len(vector.reshape(-1)):
-            cos = matrix @ vector.reshape(-1)
-            weight = np.where(cos >= SIMILAR, cos, 0.0).astype(np.float32)
+            weight = similar_weights(matrix @ vector.reshape(-1), self._solved, self._codes)
         for i in by_template.get(template, ()):
             weight[i] = 1.0
         now = time.time() if now is None else now
         per: dict[str, dict[str, Any]] = {}
         for i in np.flatnonzero(weight).tolist():
             v = votes[i]
-            w = float(weight[i]) * 0.5 ** (max(0.0, now - v.at) / 86400.0 / HALF_LIFE_DAYS)
+            w = float(weight[i] * self._trust[i]) * 0.5 ** (max(0.0, now - v.at) / 86400.0 / HALF_LIFE_DAYS)
             sign = 1.0 if v.vote == "solved" else -1.0
             e = per.setdefault(v.article_id, {"solved": 0, "not_relevant": 0, "last": None, "clients": {}})
             if sign > 0:
@@ -125,6 +143,30 @@ class FeedbackIndex:
         return {
             a: Evidence(e["solved"], e["not_relevant"], e["last"], sum(e["clients"].values())) for a, e in per.items()
         }
+
+
+def similar_weights(cos: np.ndarray, solved: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """How much each vote counts for a search whose query embedding has cosine `cos` with the
+    vote's search (the same template counts 1, set by the caller).
+
+    "Solved" votes are contrastive, like a nearest-neighbour vote: only the article whose past
+    searches the new one most resembles gets them, and only as far as it stands out - its votes
+    count from 0 at the best cosine of any other article's solved searches (or SIMILAR, if
+    higher) to 1 at MARGIN above that. Near-identical texts of two different problems (log
+    events that differ in one field) then cancel out instead of voting for one of them.
+    "Not relevant" votes count for near-identical searches only (from SAME)."""
+    weight = np.zeros(len(cos), dtype=np.float32)
+    against = ~solved
+    weight[against] = np.clip((cos[against] - SAME) / (1.0 - SAME), 0.0, 1.0)
+    if solved.any():
+        best = np.full(int(codes.max()) + 1, -1.0, dtype=np.float32)
+        np.maximum.at(best, codes[solved], cos[solved])
+        first = int(np.argmax(best))
+        runner_up = float(np.max(np.delete(best, first))) if len(best) > 1 else -1.0
+        mine = solved & (codes == first)
+        floor = max(runner_up, SIMILAR)
+        weight[mine] = np.clip((cos[mine] - floor) / MARGIN, 0.0, 1.0)
+    return weight
 
 
 class HistoryChannel(Channel):

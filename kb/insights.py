@@ -190,18 +190,25 @@ class Analysis:
     # -- reports ---------------------------------------------------------------------------
 
     def gaps(self, limit: int = 20) -> list[Gap]:
-        failures = [f for f in self.failed.values() if f.record.template not in self.solved_templates]
-        groups: dict[str, list[Failed]] = defaultdict(list)
-        for f in failures:
-            groups[f.record.template].append(f)
+        """Failed searches nobody marked solved, clustered, most sessions first."""
+        failures = {id(f.record): f for f in self.failed.values()}
+        gaps = [self._gap([failures[id(r)] for r in members]) for members in self._clusters()]
+        gaps.sort(key=lambda g: (-g.sessions, -g.searches, -g.last_seen))
+        return gaps[:limit]
+
+    def _clusters(self) -> list[list[SearchRecord]]:
+        """The failed searches grouped by template, then groups joined by leader clustering of
+        their mean embeddings (biggest group first; GAP_SIMILAR)."""
+        groups: dict[str, list[SearchRecord]] = defaultdict(list)
+        for f in self.failed.values():
+            if f.record.template not in self.solved_templates:
+                groups[f.record.template].append(f.record)
         ordered = sorted(
-            groups.values(),
-            key=lambda g: (-len({f.record.session or f.record.client for f in g}), -len(g), g[0].record.template),
+            groups.values(), key=lambda g: (-len({r.session or r.client for r in g}), -len(g), g[0].template)
         )
-        clusters: list[tuple[np.ndarray | None, list[Failed]]] = []
+        clusters: list[tuple[np.ndarray | None, list[SearchRecord]]] = []
         for group in ordered:
-            vecs = [unpack(f.record.vector) for f in group]
-            vecs = [v for v in vecs if len(v)]
+            vecs = [v for v in (unpack(r.vector) for r in group) if len(v)]
             mean = _unit(np.mean(vecs, axis=0)) if vecs else None
             for leader, members in clusters:
                 if mean is not None and leader is not None and len(leader) == len(mean):
@@ -210,9 +217,7 @@ class Analysis:
                         break
             else:
                 clusters.append((mean, list(group)))
-        gaps = [self._gap(members) for _, members in clusters]
-        gaps.sort(key=lambda g: (-g.sessions, -g.searches, -g.last_seen))
-        return gaps[:limit]
+        return [members for _, members in clusters]
 
     def _gap(self, members: list[Failed]) -> Gap:
         from kb.generalize import draft_title

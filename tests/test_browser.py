@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -58,8 +59,44 @@ def site(tmp_path_factory, built_index):
     index = root / "index"
     shutil.copytree(built_index, index)
     build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)  # embeds one file
+    _seed_history(Settings(articles=articles, index=index, data=root / "var"))
     with serve_process(articles, index, root / "var") as (base, _):
         yield base, root / "var" / "journal.sqlite"
+
+
+SEEDED = [  # (query, searches over the last two weeks): what a team searched, for /insights
+    ("FATAL: remaining connection slots are reserved for non-replication superuser connections", 9),
+    ("x509: certificate has expired or is not yet valid", 6),
+    ("OOMKilled exit code 137 after the deploy", 5),
+    ("write failed: No space left on device", 4),
+    ("the build agent on rack 4 keeps beeping", 3),
+    ("grpc: the client connection is closing while calling Inventory.Reserve", 3),
+]
+
+
+def _seed_history(settings: Settings) -> None:
+    """Real searches of the fixture KB, logged as if made by a few people over two weeks."""
+    from kb.core import KnowledgeBase
+    from kb.journal import SearchRecord
+    from kb.journal.keys import client_hash, mask_secrets, pack, template_of
+    from kb.journal.sqlite import SQLiteJournal
+
+    kb = KnowledgeBase(settings)
+    journal = SQLiteJournal(settings.data)
+    salt, now, records, n = journal.salt(), time.time(), [], 0
+    for query, times in SEEDED:
+        r = kb.search(query)
+        assert r.trace is not None
+        text = mask_secrets(r.trace.text)
+        for i in range(times):
+            n += 1
+            who = f"engineer-{n % 5}"
+            at = now - 86400 * ((n * 5) % 14) - 600 * i
+            records.append(SearchRecord(at, "site" if n % 3 else "api", client_hash(salt, who), f"{who}-{n}", text,
+                                        template_of(text), r.match, [x.id for x in r.results[:5]],
+                                        [x.score for x in r.results[:5]], r.took_ms, pack(r.trace.vector)))  # fmt: skip
+    journal.add_searches(sorted(records, key=lambda x: x.at))
+    journal.close()
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +213,27 @@ def test_dark_mode_follows_the_system(site, browser, shots):
     assert r + g + b < 150, bg
     pg.screenshot(path=str(shots / "results-dark-phone.png"), full_page=False)
     ctx.close()
+
+
+def test_insights_draw_their_charts_in_light_and_dark(site, page, browser, shots):
+    base, _ = site
+    page.goto(base + "/insights?days=30")
+    assert page.locator("#totals").inner_text().count("searches") == 1
+    bars = page.locator("#per-day svg rect")
+    assert bars.count() >= 8  # one stacked bar a day with searches, a rect a match level
+    box = bars.first.bounding_box()
+    assert box and box["width"] > 2 and box["height"] > 0
+    assert page.locator("#top-articles svg rect.bar-answered").count() >= 3
+    assert "Postgres rejects new connections" in page.locator("#top-articles").inner_text()
+    assert "beeping" in page.locator("#gaps").inner_text()  # searched, never answered: a gap
+    assert page.locator("#repeats").inner_text().count("sessions") == 1
+    light = page.evaluate("getComputedStyle(document.querySelector('#per-day rect.bar-strong')).fill")
+    page.screenshot(path=str(shots / "insights.png"), full_page=True)
+    dark_ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    dark = dark_ctx.new_page()
+    dark.goto(base + "/insights?days=30")
+    fill = dark.evaluate("getComputedStyle(document.querySelector('#per-day rect.bar-strong')).fill")
+    background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert fill != light and background == "rgb(21, 23, 27)"  # recoloured by the stylesheet, not fixed in the SVG
+    dark.screenshot(path=str(shots / "insights-dark.png"), full_page=True)
+    dark_ctx.close()

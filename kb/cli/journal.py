@@ -141,7 +141,10 @@ def gaps_cmd(
 
 @cli.group("data")
 def data_group() -> None:
-    """Export or purge what the journal keeps (votes, the query log)."""
+    """Export or purge what the journal keeps (votes, the query log).
+
+    Example: kb data export --out kb-journal.jsonl
+    """
 
 
 @data_group.command("export")

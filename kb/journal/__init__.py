@@ -4,105 +4,33 @@ everything that reads it (ranking from votes, recurrence, gaps, insights) goes t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-VOTES = ("solved", "not_relevant")
-CHANNELS = ("api", "site", "cli", "alertmanager", "grafana", "slack", "mattermost", "triage")
-SCHEMA_VERSION = 1
+from kb.journal.base import (
+    CHANNELS,
+    FILE,
+    LEGACY,
+    SCHEMA_VERSION,
+    VOTES,
+    Journal,
+    Origin,
+    SearchRecord,
+    StoredVote,
+    VoteRecord,
+)
 
-
-@dataclass(frozen=True)
-class SearchRecord:
-    """One search, as the query log keeps it (text masked of secrets, never the raw paste)."""
-
-    at: float  # unix time
-    channel: str  # one of CHANNELS
-    client: str  # salted hash of the client
-    session: str  # the client's session (a re-search within minutes in one session is a failed search)
-    query: str  # the normalized text, secrets masked, at most 2,000 characters
-    template: str  # the problem's key: the normalized text without numbers (kb.journal.keys)
-    match: str  # strong | possible | weak | none
-    top_ids: list[str] = field(default_factory=list)
-    top_scores: list[float] = field(default_factory=list)
-    took_ms: float = 0.0
-    vector: bytes = b""  # the query's embedding, float16 (for similarity and clustering)
-    services: list[str] = field(default_factory=list)  # of the top result
-
-
-@dataclass(frozen=True)
-class VoteRecord:
-    at: float
-    client: str
-    query: str  # normalized, masked
-    template: str
-    article_id: str
-    vote: str  # one of VOTES
-    generation: str | None = None
-    vector: bytes = b""
-
-
-@dataclass(frozen=True)
-class StoredVote:
-    """A vote as the ranking reads them: `vote` is "withdrawn" for one taken back."""
-
-    at: float
-    client: str
-    template: str
-    article_id: str
-    vote: str
-    vector: bytes
-    changed: float = 0.0  # when it was cast, replaced or withdrawn
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Who made a search or a vote, for the journal: the channel it came through, the client
-    (an address, a chat user, a browser; hashed with the salt before it is stored) and the
-    session that groups one person's searches a few minutes apart."""
-
-    channel: str  # one of CHANNELS
-    who: str = "local"
-    session: str = ""
-
-
-class Journal(Protocol):
-    """Where votes and the query log live. Writes of votes are synchronous and durable (a vote
-    acknowledged with 2xx is never lost); searches are written in batches by a writer thread."""
-
-    path: str  # where it is, for people (a file, or a database URL without its password)
-
-    def add_vote(self, vote: VoteRecord) -> int:
-        """Store a vote (one per client, problem and article: a new one replaces it); its row id."""
-
-    def withdraw(self, client: str, template: str, article_id: str, at: float) -> int:
-        """Withdraw that client's vote for this problem and article; how many were withdrawn."""
-
-    def votes(self, since: float = 0.0) -> list[StoredVote]:
-        """Active votes cast (or changed) after `since`."""
-
-    def add_searches(self, records: Iterable[SearchRecord]) -> None:
-        """Append searches to the query log."""
-
-    def searches(self, since: float, until: float | None = None) -> Iterator[SearchRecord]:
-        """The logged searches in a time range, oldest first."""
-
-    def vote_rows(self, since: float, until: float | None = None) -> Iterator[VoteRecord]:
-        """Every vote cast in a time range (withdrawn ones too), oldest first."""
-
-    def answers(self, after: int = 0) -> tuple[dict[str, tuple[int, float]], int]:
-        """Per article, how many logged searches after row `after` had it as their answer (the
-        first result of a search that matched) and when the last was; and the last row read."""
-
-    def purge(self, before: float, votes: bool = True) -> tuple[int, int]:
-        """Delete searches (and votes, unless `votes` is false) older than `before`; how many of each."""
-
-    def salt(self) -> str:
-        """The installation's random salt for client hashes (the same for every replica)."""
-
-    def close(self) -> None: ...
+__all__ = [
+    "CHANNELS",
+    "SCHEMA_VERSION",
+    "VOTES",
+    "Journal",
+    "Origin",
+    "SearchRecord",
+    "StoredVote",
+    "VoteRecord",
+    "journal_exists",
+    "open_journal",
+]
 
 
 def open_journal(data_dir: Path) -> Journal:
@@ -114,6 +42,4 @@ def open_journal(data_dir: Path) -> Journal:
 
 def journal_exists(data_dir: Path) -> bool:
     """Whether there is a journal to read (a local `kb search` does not create one)."""
-    from kb.journal.sqlite import FILE, LEGACY
-
     return (data_dir / FILE).exists() or (data_dir / LEGACY).exists()

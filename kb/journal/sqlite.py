@@ -12,10 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from kb.errors import KBError
-from kb.journal import SCHEMA_VERSION, SearchRecord, StoredVote, VoteRecord
-
-FILE = "journal.sqlite"
-LEGACY = "feedback.sqlite"  # before the journal, votes had a file of their own
+from kb.journal.base import FILE, LEGACY, SCHEMA_VERSION, SearchRecord, StoredVote, VoteRecord
 
 MIGRATIONS = {
     1: """
@@ -138,8 +135,8 @@ class SQLiteJournal:
 
     def votes(self, since: float = 0.0) -> list[StoredVote]:
         rows = self._conn().execute(
-            "SELECT at, client, template, article_id, vote, vector, withdrawn, changed FROM votes WHERE changed >= ? "
-            "ORDER BY changed",
+            "SELECT at, client, template, article_id, vote, vector, withdrawn, changed FROM votes "
+            "WHERE changed >= ? ORDER BY changed",
             (since,),
         )
         return [

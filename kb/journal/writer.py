@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kb.journal import Journal, SearchRecord
+from kb.journal.base import Journal, SearchRecord
 from kb.journal.keys import client_hash, mask_secrets, pack, template_of
 
 log = logging.getLogger("kb.journal")
