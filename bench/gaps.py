@@ -45,8 +45,11 @@ def main() -> int:
             trace = idx.trace(q["query"])
             text = mask_secrets(trace.text)
             n = len(records)
-            records.append(SearchRecord(float(n), "api", f"c{n}", f"s{n}", text, template_of(text), "none", [], [],
-                                        1.0, pack(trace.vector)))  # fmt: skip
+            records.append(
+                SearchRecord(
+                    float(n), "api", f"c{n}", f"s{n}", text, template_of(text), "none", [], [], 1.0, pack(trace.vector)
+                )
+            )
             classes[f"c{n}"] = f"{suite}:{sorted(q['relevant'])[0]}"
     print(f"{len(records)} queries of {', '.join(SUITES)}, {len(set(classes.values()))} classes")
     print("| GAP_SIMILAR | clusters | purity | inverse purity | F | clusters mixing suites |")

@@ -119,8 +119,10 @@ def main() -> int:
         upper = np.triu(np.ones_like(same), 1)
         alike.append((suite, cos[same & upper], cos[~same & upper]))
         print(f"{suite}: done", file=sys.stderr)
-    print("| suite | history / test queries | test queries with history | R@1 without | R@1 with | MRR@10 without | "
-          "MRR@10 with | R@1 with a hostile history |")  # fmt: skip
+    print(
+        "| suite | history / test queries | test queries with history | R@1 without | R@1 with | MRR@10 without | "
+        "MRR@10 with | R@1 with a hostile history |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for suite, nh, nt, related, base, with_h, bad_h in rows:
         print(

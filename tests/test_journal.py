@@ -122,8 +122,10 @@ def test_a_newer_or_damaged_file_is_refused_and_left_as_it_was(tmp_path, damage)
 
 def test_votes_of_the_old_feedback_file_are_imported(tmp_path):
     old = sqlite3.connect(tmp_path / "feedback.sqlite")
-    old.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY, at REAL NOT NULL, query TEXT NOT NULL, "
-                "article_id TEXT NOT NULL, vote TEXT NOT NULL, generation TEXT)")  # fmt: skip
+    old.execute(
+        "CREATE TABLE feedback (id INTEGER PRIMARY KEY, at REAL NOT NULL, query TEXT NOT NULL, "
+        "article_id TEXT NOT NULL, vote TEXT NOT NULL, generation TEXT)"
+    )
     old.execute(
         "INSERT INTO feedback (at, query, article_id, vote, generation) VALUES (1.0, 'disk full', 'runbooks/disk-full', 'solved', 'g')"
     )
@@ -146,8 +148,12 @@ def test_retention_prunes_searches_and_keeps_votes(tmp_path):
 
 def test_answers_are_counted_incrementally(tmp_path):
     j = SQLiteJournal(tmp_path)
-    j.add_searches([SearchRecord(1.0, "api", "c", "s", "q", "q", "strong", ["a"], [0.9]),
-                    SearchRecord(2.0, "api", "c", "s", "q", "q", "none", ["b"], [0.1])])  # fmt: skip
+    j.add_searches(
+        [
+            SearchRecord(1.0, "api", "c", "s", "q", "q", "strong", ["a"], [0.9]),
+            SearchRecord(2.0, "api", "c", "s", "q", "q", "none", ["b"], [0.1]),
+        ]
+    )
     counts, last = j.answers()
     assert counts == {"a": (1, 1.0)}  # a search that found nothing has no answer
     j.add_searches([SearchRecord(3.0, "api", "c", "s", "q", "q", "possible", ["a"], [0.5])])

@@ -31,8 +31,10 @@ def test_the_site_logs_its_searches_and_shows_votes_and_recurrence(app, client):
     assert client.get("/search", query_string={"q": q}).status_code == 200
     sid = client.get_cookie("kb_sid")
     assert sid is not None and sid.http_only
-    client.post("/feedback", data={"query": q, "article_id": "runbooks/disk-full", "vote": "solved",
-                                   "csrf_token": _csrf(client)})  # fmt: skip
+    client.post(
+        "/feedback",
+        data={"query": q, "article_id": "runbooks/disk-full", "vote": "solved", "csrf_token": _csrf(client)},
+    )
     assert kb.flush()
     kb._recurrence.refresh(force=True)
     html = client.get("/search", query_string={"q": q}).get_data(as_text=True)
@@ -47,8 +49,14 @@ def test_the_site_logs_its_searches_and_shows_votes_and_recurrence(app, client):
 
 def test_insights_page_draws_charts_and_never_shows_a_client(app, client):
     kb: KnowledgeBase = app.extensions["kb"]
-    for n, q in enumerate(["No space left on device", "x509: certificate has expired or is not yet valid",
-                           "the espresso machine is leaking", "the coffee machine on floor 2 is leaking"]):  # fmt: skip
+    for n, q in enumerate(
+        [
+            "No space left on device",
+            "x509: certificate has expired or is not yet valid",
+            "the espresso machine is leaking",
+            "the coffee machine on floor 2 is leaking",
+        ]
+    ):
         kb.search(q, origin=Origin("api", f"client-{n}", f"session-{n}"))
     assert kb.flush()
     html = client.get("/insights?days=7").get_data(as_text=True)
@@ -134,8 +142,9 @@ def test_eval_history_replays_votes_and_leaves_unrelated_queries_alone(runner, b
     res = json.loads(r.stdout)
     assert res["history"]["all"]["R@1"] >= res["fused"]["all"]["R@1"]
     unrelated = tmp_path / "u.jsonl"
-    unrelated.write_text("".join(json.dumps(q) + "\n" for q in test if q["relevant"][0] not in
-                                 {x["relevant"][0] for x in history}))  # fmt: skip
+    unrelated.write_text(
+        "".join(json.dumps(q) + "\n" for q in test if q["relevant"][0] not in {x["relevant"][0] for x in history})
+    )
     r = runner.invoke(cli, ["eval", *base, str(unrelated), "--no-channels", "--history", str(h), "--json", "-"])
     res = json.loads(r.stdout)
     assert res["history"]["all"] == res["fused"]["all"]  # no related history: identical

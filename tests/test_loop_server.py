@@ -18,8 +18,28 @@ import pytest
 from kb.journal.sqlite import FILE, SQLiteJournal
 from tests.conftest import FIXTURE_KB, serve_process
 
-WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "glade", "heron", "iris", "juniper", "kestrel",
-         "lumen", "maple", "nectar", "onyx", "pine", "quartz", "raven", "sage", "tundra"]  # fmt: skip
+WORDS = [
+    "amber",
+    "birch",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "glade",
+    "heron",
+    "iris",
+    "juniper",
+    "kestrel",
+    "lumen",
+    "maple",
+    "nectar",
+    "onyx",
+    "pine",
+    "quartz",
+    "raven",
+    "sage",
+    "tundra",
+]
 
 
 def _post(url, body, headers=None, timeout=10):
@@ -51,9 +71,12 @@ def test_no_acknowledged_vote_is_lost_when_the_server_is_killed(built_index, tmp
                     return
                 query = f"checkout {WORDS[n % 20]} {WORDS[i % 20]} {WORDS[(i // 20) % 20]} failure"
                 try:
-                    status, _ = _post(base + "/api/v1/feedback",
-                                      {"query": query, "article_id": "runbooks/disk-full", "vote": "solved"},
-                                      {"X-KB-Client": f"client-{n}"}, timeout=5)  # fmt: skip
+                    status, _ = _post(
+                        base + "/api/v1/feedback",
+                        {"query": query, "article_id": "runbooks/disk-full", "vote": "solved"},
+                        {"X-KB-Client": f"client-{n}"},
+                        timeout=5,
+                    )
                 except OSError:
                     return  # the server is gone: what was acknowledged must be there
                 if 200 <= status < 300:
@@ -116,8 +139,11 @@ def test_searches_are_logged_and_counted_and_insights_need_the_token(built_index
     with serve_process(FIXTURE_KB, built_index, data, KB_API_TOKEN=token, KB_PUBLIC_SITE="1") as (base, _):
         for q in ("No space left on device", "the espresso machine is leaking", "No space left on the device"):
             _post(base + "/api/v1/search", {"query": q}, {**auth, "X-KB-Session": "s-1", "X-KB-Client": "alice"})
-        _post(base + "/api/v1/feedback", {"query": "No space left on device", "article_id": "runbooks/disk-full",
-                                          "vote": "solved"}, auth)  # fmt: skip
+        _post(
+            base + "/api/v1/feedback",
+            {"query": "No space left on device", "article_id": "runbooks/disk-full", "vote": "solved"},
+            auth,
+        )
         assert _get(base + "/api/v1/insights/summary")[0] == 401
         assert _get(base + "/insights")[0] in (200, 303) and "login" in _get(base + "/insights")[1].lower()
         deadline = time.monotonic() + 10
