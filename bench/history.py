@@ -121,13 +121,13 @@ def main() -> int:
         print(f"{suite}: done", file=sys.stderr)
     print(
         "| suite | history / test queries | test queries with history | R@1 without | R@1 with | MRR@10 without | "
-        "MRR@10 with | R@1 with a hostile history |"
+        "MRR@10 with | R@1 with a hostile history | strong answers kept (hostile) | largest score change (hostile) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for suite, nh, nt, related, base, with_h, bad_h in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for suite, nh, nt, related, base, with_h, bad_h, kept, strong, shift in rows:
         print(
             f"| {suite} | {nh} / {nt} | {related} | {base['R@1']:.3f} | {with_h['R@1']:.3f} | {base['MRR@10']:.3f} | "
-            f"{with_h['MRR@10']:.3f} | {bad_h['R@1']:.3f} |"
+            f"{with_h['MRR@10']:.3f} | {bad_h['R@1']:.3f} | {kept} of {strong} | {shift:+.3f} |"
         )
     print()
     print("query-embedding cosine: sibling pairs (same alert / event) above it, other pairs above it")

@@ -82,9 +82,15 @@ def fuse(cands: list[Candidate]) -> list[Candidate]:
 def _apply_history(cands: list[Candidate]) -> None:
     """Votes move each score by at most WEIGHTS["history"], then three bounds hold: an article
     without a signature stays below a signature match, a strong one stays strong, and an
-    article the votes lifted does not pass the best strong answer that no vote was against -
-    votes re-rank what kb is unsure of; they do not overrule what it is sure of."""
+    article the votes lifted does not pass the best strong answer that no vote was against (nor
+    come within STRONG_LEAD of a top result that is strong by its lead) - votes re-rank what kb
+    is unsure of; they do not overrule what it is sure of."""
     sure = max((c.score for c in cands if (c.signature or c.score >= STRONG) and c.history >= 0), default=None)
+    ranked = sorted(cands, key=lambda c: (-c.score, c.article))
+    top, lead = ranked[0], lead_of(ranked)
+    ahead = None  # a top result strong by its lead alone keeps that lead over what votes lift
+    if top.history >= 0 and not (top.signature or top.score >= STRONG) and confidence_of(top, lead) == "strong":
+        ahead = top.score - STRONG_LEAD - 0.0001
     for c in cands:
         if not c.history:
             continue
@@ -98,6 +104,8 @@ def _apply_history(cands: list[Candidate]) -> None:
             c.score = max(c.score, STRONG)
         if sure is not None and c.history > 0 and was < sure:
             c.score = min(c.score, sure - 0.0001)
+        if ahead is not None and c.history > 0 and c is not top:
+            c.score = min(c.score, max(was, ahead))
 
 
 def confidence_of(c: Candidate, lead: float = 0.0) -> str:

@@ -154,3 +154,14 @@ def test_fusion_bounds_the_nudge():
     assert out[2] - out[1] == pytest.approx(WEIGHTS["history"], abs=1e-6)
     assert out[3] == pytest.approx(STRONG)  # strong stays strong
     assert out[4] >= SIGNATURE_SCORE > out[5]  # a signature match voted against stays above any vote
+
+
+def test_votes_keep_a_top_result_that_is_strong_by_its_lead():
+    from kb.fusion import POSSIBLE, STRONG_LEAD, TOTAL, confidence_of, lead_of
+
+    top = Candidate(article=1, base=(POSSIBLE + 0.1) * TOTAL)  # 0.40: strong only by its lead
+    second = Candidate(article=2, base=(POSSIBLE + 0.1 - STRONG_LEAD - 0.05) * TOTAL, history=1.0)
+    ranked = fuse([top, second])
+    assert [c.article for c in ranked] == [1, 2]
+    assert confidence_of(ranked[0], lead_of(ranked)) == "strong"
+    assert ranked[1].score == pytest.approx(POSSIBLE + 0.1 - STRONG_LEAD, abs=0.001)  # lifted, up to the lead

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -61,9 +62,15 @@ def serve_cmd(
             raise PortInUse(host, port) from None
         raise
     click.echo(f"kb serving on http://{host}:{port} (articles in {settings.articles}/, index in {settings.index}/)")
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop: write the queued query log first
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+        app.extensions["kb"].flush(5.0)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

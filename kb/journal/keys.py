@@ -46,7 +46,12 @@ def mask_secrets(text: str) -> str:
 def template_of(normalized: str) -> str:
     """The problem's key: the normalized, masked text lowercased, numbers and spacing dropped; two
     pastes of one error a minute apart have the same template."""
-    return _SPACE.sub(" ", _DIGITS.sub("", mask_secrets(normalized).lower())).strip()[:500]
+    return template_of_masked(mask_secrets(normalized))
+
+
+def template_of_masked(masked: str) -> str:
+    """template_of for a text mask_secrets already went over (the writer's, to mask once)."""
+    return _SPACE.sub(" ", _DIGITS.sub("", masked.lower())).strip()[:500]
 
 
 def client_hash(salt: str, who: str) -> str:
