@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "warning: could not install chromium; browser tests will skip (fail on CI)"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } || \
+		echo "warning: could not install postgresql; its journal tests will skip (fail on CI)"
 	touch $(STAMP)
 
 run: setup

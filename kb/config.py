@@ -44,6 +44,7 @@ class Settings:
     metrics_public: bool = False  # with api_token set, /metrics stays open
     query_log: bool = True  # searches through the API, the site and integrations are logged (KB_QUERY_LOG)
     retention_days: float = 90.0  # logged searches older than this are pruned (votes are kept)
+    database_url: str | None = None  # postgresql://... : the journal in PostgreSQL, shared by replicas
 
     def __post_init__(self) -> None:
         if self.faiss not in FAISS_KINDS:
@@ -52,6 +53,11 @@ class Settings:
             raise ConfigError(f"KB_RELOAD_INTERVAL must be 0 or more seconds, not {self.reload_interval}")
         if self.rate_limit < 0:
             raise ConfigError(f"KB_RATE_LIMIT must be 0 (off) or more requests a minute, not {self.rate_limit}")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"KB_DATABASE_URL must be a postgresql:// URL, not {self.database_url.split('://')[0]!r}:// "
+                "(unset it to keep the journal in SQLite under KB_DATA)"
+            )
         if self.retention_days <= 0:
             raise ConfigError(f"KB_RETENTION_DAYS must be more than 0 days, not {self.retention_days}")
 
@@ -79,6 +85,7 @@ class Settings:
             metrics_public=_flag(env, "KB_METRICS_PUBLIC"),
             query_log=_flag(env, "KB_QUERY_LOG", default=True),
             retention_days=_number(env, "KB_RETENTION_DAYS", 90.0, float, "a number of days"),
+            database_url=env.get("KB_DATABASE_URL") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kb import store
 from kb.config import DEFAULT_K, Settings
 from kb.errors import BadQuery, KBError
-from kb.journal import VOTES, Journal, Origin, VoteRecord, journal_exists, open_journal
+from kb.journal import VOTES, Journal, JournalUnavailable, Origin, VoteRecord, journal_exists, open_journal
 from kb.results import Filters, Response, SimilarArticle, validate_k
 from kb.views import ArticleLink, ArticleView, CheckReport, Draft, FeedbackReceipt, Status, WithdrawReceipt
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # heavy: numpy, FAISS, onnxruntime load when an index is firs
 
 log = logging.getLogger("kb")
 _NOTHING = object()  # no generation: None names one ("no CURRENT pointer")
+RETRY_DATABASE = 10.0  # seconds between two attempts to reach a journal database that was down
 
 
 class KnowledgeBase:
@@ -54,6 +55,7 @@ class KnowledgeBase:
         self._journal: Journal | None = None
         self._journal_lock = threading.Lock()
         self.journal_error: str | None = None  # why the journal cannot be used (/readyz says it)
+        self._journal_failed_at = -1e9
         self._writer: Writer | None = None
         self._votes: FeedbackIndex | None = None
         self._recurrence: Recurrence | None = None
@@ -158,8 +160,15 @@ class KnowledgeBase:
             commit,
             self.last_reload_error,
             example,
-            journal_error=self.journal_error,
+            journal_error=self._journal_state(),
         )
+
+    def _journal_state(self) -> str | None:
+        """Why the journal cannot be used now, or None (a database is asked; a file was checked when opened)."""
+        journal = self.journal(create=False) if self.settings.database_url else self._journal
+        if journal is not None and self.settings.database_url:
+            return journal.ping()
+        return self.journal_error
 
     # -- the journal ----------------------------------------------------------------------
 
@@ -167,23 +176,25 @@ class KnowledgeBase:
         """The journal (votes, the query log), opened on first use; None when it cannot be
         used (`journal_error` says why: the file is damaged or from a newer kb; it is left as it
         is) or, with `create` false, when there is none yet."""
-        if self._journal is None and self.journal_error is None:
-            if not create and not journal_exists(self.settings.data):
+        url = self.settings.database_url
+        # A database that was down is tried again every RETRY_DATABASE seconds; a damaged or newer
+        # SQLite file waits for a person.
+        retry = url is not None and time.monotonic() - self._journal_failed_at > RETRY_DATABASE
+        if self._journal is None and (self.journal_error is None or retry):
+            if not create and not journal_exists(self.settings.data, url):
                 return None
-            from kb.journal.sqlite import JournalUnavailable
-
             with self._journal_lock:
-                if self._journal is None and self.journal_error is None:
+                if self._journal is None and (self.journal_error is None or retry):
                     try:
-                        self._journal = open_journal(self.settings.data)
+                        self._journal = open_journal(self.settings.data, url)
+                        self.journal_error = None
                     except JournalUnavailable as e:
                         self.journal_error = str(e)
+                        self._journal_failed_at = time.monotonic()
                         log.error("journal unavailable, searches go on without votes or a query log: %s", e)
         return self._journal
 
     def _need_journal(self) -> Journal:
-        from kb.journal.sqlite import JournalUnavailable
-
         journal = self.journal()
         if journal is None:
             raise JournalUnavailable(self.journal_error or "the journal cannot be opened")

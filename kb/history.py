@@ -38,6 +38,7 @@ SAME = 0.90  # from this cosine a "not relevant" vote counts (near-identical sea
 HALF_LIFE_DAYS = 30.0
 TRUSTED = 20  # a client's votes count in full up to this many; beyond, each TRUSTED / votes (20 in all)
 REFRESH = 5.0  # seconds between two reads of new votes (other replicas' too)
+OVERLAP = 60.0  # seconds before the last vote seen that each read goes back over (replicas' clocks, late commits)
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,34 @@ class FeedbackIndex:
         self._arrays: tuple[list[StoredVote], np.ndarray, dict[str, list[int]]] = ([], np.zeros((0, 0)), {})
 
     def refresh(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._read_at < self.refresh_every:
-            return
+        """Read the votes cast since the last read: now when forced or never read yet, else (when
+        due) on a thread of its own, so that a slow journal database never holds up a search."""
+        if force or self._read_at < 0:
+            self._read()
+        elif time.monotonic() - self._read_at >= self.refresh_every and not self._lock.locked():
+            self._read_at = time.monotonic()
+            threading.Thread(target=self._read, name="kb-votes", daemon=True).start()
+
+    def _read(self) -> None:
         with self._lock:
             self._read_at = time.monotonic()
             try:
-                new = self.journal.votes(since=self._changed)
+                # Re-read a window before the last change seen: a vote another replica committed
+                # late with an earlier time is still picked up (reading one twice changes nothing).
+                new = self.journal.votes(since=self._changed - OVERLAP)
             except Exception:  # noqa: BLE001 - the journal is down: rank with what is known
                 return
-            if not new and self._arrays[0]:
-                return
+            changed = False
             for v in new:
                 key = (v.client, v.template, v.article_id)
                 if v.vote == "withdrawn":
-                    self._votes.pop(key, None)
-                else:
+                    changed |= self._votes.pop(key, None) is not None
+                elif self._votes.get(key) != v:
                     self._votes[key] = v
+                    changed = True
                 self._changed = max(self._changed, v.changed)
+            if not changed and self._arrays[0]:
+                return
             votes = list(self._votes.values())
             vectors = [unpack(v.vector) for v in votes]
             dim = max((len(x) for x in vectors), default=0)
@@ -245,11 +257,16 @@ class Recurrence:
         self._full_at = -1e9
 
     def refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._read_at < self.refresh_every:
-            return
+        """As FeedbackIndex.refresh: now when forced or never read, else on a thread of its own."""
+        if force or self._read_at < 0:
+            self._read()
+        elif time.monotonic() - self._read_at >= self.refresh_every and not self._lock.locked():
+            self._read_at = time.monotonic()
+            threading.Thread(target=self._read, name="kb-recurrence", daemon=True).start()
+
+    def _read(self) -> None:
         with self._lock:
-            self._read_at = now
+            now = self._read_at = time.monotonic()
             if now - self._full_at > 3600:
                 self._full_at, self._after, self._counts = now, 0, {}
             try:

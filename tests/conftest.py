@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,30 @@ def serve_process(articles: Path, index: Path, data: Path, **env: str):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A real PostgreSQL for the session (tests/postgres.py), on loopback."""
+    from tests.postgres import binaries, postgres_server
+
+    need(binaries() is not None, "PostgreSQL is missing (apt-get install postgresql)")
+    need(os.geteuid() != 0 or shutil.which("runuser") is not None, "runuser is missing (util-linux)")
+    with postgres_server() as server:
+        yield server.url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url, request) -> str:
+    """A fresh, empty database of that server for one test."""
+    from tests.postgres import fresh_database
+
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return fresh_database(postgres_server_url, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path) -> Iterator[tuple[str, Path, str | None]]:
+    """Each journal test on both backends: (name, KB_DATA, KB_DATABASE_URL or None)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    yield request.param, tmp_path / "var", url

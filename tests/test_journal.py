@@ -1,5 +1,6 @@
-"""The journal: a real SQLite file; votes idempotent, withdrawable, kept across reopenings; a
-damaged or newer file refused and left as it was; secrets masked before anything is written."""
+"""The journal on both backends (a real SQLite file, a real PostgreSQL): votes idempotent,
+withdrawable, kept across reopenings; a damaged or newer store refused and left as it was;
+secrets masked before anything is written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from kb.journal import SCHEMA_VERSION, Origin, SearchRecord, VoteRecord
+from kb.journal import SCHEMA_VERSION, Origin, SearchRecord, VoteRecord, open_journal
 from kb.journal.keys import client_hash, mask_secrets, pack, template_of, unpack
 from kb.journal.sqlite import FILE, JournalUnavailable, SQLiteJournal
 from kb.journal.writer import Pending, Writer
@@ -52,6 +53,15 @@ PASTE = "\n".join(
 )
 
 
+@pytest.fixture
+def journal(backend):
+    """The journal of each backend, empty."""
+    _, data, url = backend
+    j = open_journal(data, url)
+    yield j
+    j.close()
+
+
 def _vote(client="c1", query="disk full on /var", article="runbooks/disk-full", vote="solved", at=None):
     at = time.time() if at is None else at
     return VoteRecord(at, client, query, template_of(query), article, vote, "gen-1", pack(np.ones(4) / 2))
@@ -78,8 +88,18 @@ def test_no_secret_reaches_the_file_through_the_writer(tmp_path):
     assert record.client == client_hash(journal.salt(), "10.0.0.7") and "AccessDenied" in record.query
 
 
-def test_votes_are_one_per_client_problem_and_article_and_can_be_withdrawn(tmp_path):
-    j = SQLiteJournal(tmp_path)
+def test_what_the_writer_stores_has_no_secret_on_either_backend(journal):
+    writer = Writer(journal, linger=0.05)
+    writer.submit(Pending(time.time(), "api", "10.0.0.7", "s1", PASTE, "none"))
+    assert writer.flush()
+    (record,) = list(journal.searches(0))
+    for secret in SECRETS:
+        assert secret not in record.query, secret
+    assert record.client == client_hash(journal.salt(), "10.0.0.7") and "AccessDenied" in record.query
+
+
+def test_votes_are_one_per_client_problem_and_article_and_can_be_withdrawn(journal):
+    j = journal
     first = j.add_vote(_vote())
     again = j.add_vote(_vote(query="disk full on /var", vote="not_relevant"))  # the same client changes its mind
     assert first == again
@@ -135,8 +155,8 @@ def test_votes_of_the_old_feedback_file_are_imported(tmp_path):
     assert (v.article_id, v.vote, v.client) == ("runbooks/disk-full", "solved", "legacy")
 
 
-def test_retention_prunes_searches_and_keeps_votes(tmp_path):
-    j = SQLiteJournal(tmp_path)
+def test_retention_prunes_searches_and_keeps_votes(journal):
+    j = journal
     old, new = time.time() - 100 * 86400, time.time()
     rec = [SearchRecord(at, "api", "c", "s", "q", "q", "none") for at in (old, new)]
     j.add_searches(rec)
@@ -146,8 +166,8 @@ def test_retention_prunes_searches_and_keeps_votes(tmp_path):
     assert j.purge(time.time() + 1) == (1, 1)
 
 
-def test_answers_are_counted_incrementally(tmp_path):
-    j = SQLiteJournal(tmp_path)
+def test_answers_are_counted_incrementally(journal):
+    j = journal
     j.add_searches(
         [
             SearchRecord(1.0, "api", "c", "s", "q", "q", "strong", ["a"], [0.9]),
@@ -180,3 +200,58 @@ def test_vectors_round_trip_in_half_precision():
     v = np.random.default_rng(0).standard_normal(384).astype(np.float32)
     assert np.allclose(unpack(pack(v)), v, atol=2e-3) and len(pack(v)) == 768
     assert Origin("api").who == "local"
+
+
+def test_a_vote_round_trips_whole_on_either_backend(journal):
+    vote = _vote(query="x509: certificate has expired", article="runbooks/tls-cert-expired", at=1000.5)
+    journal.add_vote(vote)
+    (row,) = list(journal.vote_rows(0))
+    assert row == vote  # every field, the vector's bytes included
+    (stored,) = journal.votes()
+    assert (stored.at, stored.vector, stored.changed) == (1000.5, vote.vector, 1000.5)
+    search = SearchRecord(2.0, "slack", "c", "s", "q", "q", "strong", ["a", "b"], [0.9, 0.4], 3.5, b"\x01\x02", ["db"])
+    journal.add_searches([search])
+    assert list(journal.searches(0)) == [search]
+    assert journal.salt() == journal.salt() and len(journal.salt()) == 32
+    assert journal.ping() is None
+
+
+def test_postgres_schema_is_versioned_and_a_newer_one_refused(postgres_url):
+    import psycopg
+
+    from kb.journal.postgres import PostgresJournal
+
+    PostgresJournal(postgres_url).add_vote(_vote())
+    assert len(PostgresJournal(postgres_url).votes()) == 1  # opened again: migrated once, kept
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        (version,) = conn.execute("SELECT value FROM kb_meta WHERE key = 'schema_version'").fetchone()
+        assert int(version) == SCHEMA_VERSION
+        conn.execute("UPDATE kb_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(JournalUnavailable, match="newer kb"):
+        PostgresJournal(postgres_url)
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM votes").fetchone()[0] == 1  # left as it was
+
+
+def test_postgres_that_is_not_there_is_a_clear_error_without_the_password():
+    from kb.journal.postgres import PostgresJournal
+
+    started = time.monotonic()
+    with pytest.raises(JournalUnavailable) as e:
+        PostgresJournal("postgresql://kb:hunter2@127.0.0.1:9/kb")  # nothing listens on port 9
+    assert "cannot be reached" in str(e.value) and "hunter2" not in str(e.value) and "kb:***@" in str(e.value)
+    assert time.monotonic() - started < 10
+
+
+def test_replicas_starting_together_migrate_once(postgres_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kb.journal.postgres import PostgresJournal
+
+    with ThreadPoolExecutor(4) as pool:
+        journals = list(pool.map(lambda _: PostgresJournal(postgres_url), range(4)))
+    salts = {j.salt() for j in journals}
+    assert len(salts) == 1  # one installation, one salt, whichever replica asked first
+    for n, j in enumerate(journals):
+        j.add_vote(_vote(client=f"c{n}"))
+    assert len(journals[0].votes()) == 4

@@ -13,6 +13,7 @@ from kb.journal.base import (
     SCHEMA_VERSION,
     VOTES,
     Journal,
+    JournalUnavailable,
     Origin,
     SearchRecord,
     StoredVote,
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "VOTES",
     "Journal",
+    "JournalUnavailable",
     "Origin",
     "SearchRecord",
     "StoredVote",
@@ -33,13 +35,19 @@ __all__ = [
 ]
 
 
-def open_journal(data_dir: Path) -> Journal:
-    """The journal of an installation (JournalUnavailable when it cannot be used)."""
+def open_journal(data_dir: Path, database_url: str | None = None) -> Journal:
+    """The journal of an installation: PostgreSQL when a database URL is given, else SQLite
+    under `data_dir` (JournalUnavailable when it cannot be used)."""
+    if database_url:
+        from kb.journal.postgres import PostgresJournal
+
+        return PostgresJournal(database_url)
     from kb.journal.sqlite import SQLiteJournal
 
     return SQLiteJournal(data_dir)
 
 
-def journal_exists(data_dir: Path) -> bool:
-    """Whether there is a journal to read (a local `kb search` does not create one)."""
-    return (data_dir / FILE).exists() or (data_dir / LEGACY).exists()
+def journal_exists(data_dir: Path, database_url: str | None = None) -> bool:
+    """Whether there is a journal to read (a local `kb search` does not create a file; a
+    database is always there to read)."""
+    return bool(database_url) or (data_dir / FILE).exists() or (data_dir / LEGACY).exists()

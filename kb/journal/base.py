@@ -7,11 +7,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kb.errors import KBError
+
 VOTES = ("solved", "not_relevant")
 CHANNELS = ("api", "site", "cli", "alertmanager", "grafana", "slack", "mattermost", "triage")
 SCHEMA_VERSION = 1
 FILE = "journal.sqlite"
 LEGACY = "feedback.sqlite"  # before the journal, votes had a file of their own
+
+
+class JournalUnavailable(KBError):
+    """The journal cannot be used (damaged, from a newer kb, or its database is down)."""
+
+    code = "journal_unavailable"
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,9 @@ class Journal(Protocol):
 
     def purge(self, before: float, votes: bool = True) -> tuple[int, int]:
         """Delete searches (and votes, unless `votes` is false) older than `before`; how many of each."""
+
+    def ping(self) -> str | None:
+        """None when the journal can be used now, else why not (for /readyz)."""
 
     def salt(self) -> str:
         """The installation's random salt for client hashes (the same for every replica)."""

@@ -11,8 +11,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from kb.errors import KBError
-from kb.journal.base import FILE, LEGACY, SCHEMA_VERSION, SearchRecord, StoredVote, VoteRecord
+from kb.journal.base import FILE, LEGACY, SCHEMA_VERSION, JournalUnavailable, SearchRecord, StoredVote, VoteRecord
+
+__all__ = ["FILE", "LEGACY", "JournalUnavailable", "SQLiteJournal"]
 
 MIGRATIONS = {
     1: """
@@ -33,11 +34,6 @@ MIGRATIONS = {
     CREATE INDEX votes_changed ON votes(changed);
     """,
 }
-
-
-class JournalUnavailable(KBError):
-    code = "journal_unavailable"
-    status = 503
 
 
 class SQLiteJournal:
@@ -220,6 +216,13 @@ class SQLiteJournal:
             s = conn.execute("DELETE FROM searches WHERE at < ?", (before,)).rowcount
             v = conn.execute("DELETE FROM votes WHERE at < ?", (before,)).rowcount if votes else 0
         return s, v
+
+    def ping(self) -> str | None:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+            return None
+        except sqlite3.Error as e:
+            return f"{self.file} cannot be read ({e})"
 
     def salt(self) -> str:
         conn = self._conn()
