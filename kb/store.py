@@ -34,7 +34,7 @@ from kb.normalize import NORMALIZER_VERSION
 
 # Bump when the stored layout or what is derived from an article changes (titles, summaries,
 # terms): a build then re-parses every file, while chunk vectors are still reused by hash.
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9  # 9: plain-text summaries keep underscores inside words
 POINTER = "CURRENT"
 PREVIOUS = "PREVIOUS"  # the generation published before the current one: kept for servers still on it
 KEEP_GENERATIONS = 2

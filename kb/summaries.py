@@ -87,7 +87,8 @@ def excerpt(body: str, names: tuple[str, ...], limit: int = LIMIT) -> Excerpt | 
 
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+# Underscores emphasize only at word edges (CommonMark): max_connections stays as it is.
+_EMPHASIS = re.compile(r"(\*\*|\*)(?=\S)(.+?)(?<=\S)\1|(?<!\w)(__|_)(?=\S)(.+?)(?<=\S)\3(?!\w)")
 _CODE = re.compile(r"`+([^`]+)`+")
 _TAG = re.compile(r"<[^>\n]+>")
 
@@ -101,8 +102,8 @@ def to_text(markdown: str) -> str:
             continue
         lines = []
         for ln in block.split("\n"):
-            ln = _CODE.sub(r"\1", _TAG.sub("", _LINK.sub(r"\1", ln)))
-            ln = _EMPHASIS.sub(r"\2", ln).strip()
+            parts = _CODE.split(_TAG.sub("", _LINK.sub(r"\1", ln)))  # odd items: code, kept verbatim
+            ln = "".join(p if i % 2 else _EMPHASIS.sub(lambda m: m[2] or m[4], p) for i, p in enumerate(parts)).strip()
             ln = re.sub(r"^#{1,6}\s+", "", ln)
             lines.append(ln)
         items = [ln for ln in lines if re.match(r"^([-*+]|\d+\.)\s", ln)]

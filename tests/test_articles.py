@@ -133,3 +133,8 @@ def test_a_summary_that_introduces_a_list_takes_the_list():
 def test_an_impossible_date_is_kept_as_text_for_kb_check_to_report():
     art = parse_text("---\ntitle: x\ncreated: 2025-13-45\nupdated: 2025-01-02\n---\nbody\n", "kb/x.md")
     assert art.created == "2025-13-45" and art.meta_text("updated") == "2025-01-02" and art.title == "x"
+
+
+def test_plain_text_keeps_underscores_inside_words_and_code():
+    text = to_text("Raise `max_connections` (now max_connections=400, pool_size=5); **never** _restart_ it.")
+    assert text == "Raise max_connections (now max_connections=400, pool_size=5); never restart it."
