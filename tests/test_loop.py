@@ -108,7 +108,7 @@ def test_cli_search_log_stats_gaps_export_and_purge(runner, built_index, tmp_pat
     (rec, *_) = list(SQLiteJournal(data).searches(0))
     assert rec.channel == "cli" and rec.session.startswith("cli:")
     r = runner.invoke(cli, ["stats", *base, "--days", "7"])
-    assert r.exit_code == 0 and "3 searches in 1 sessions" in r.output and "runbooks/disk-full" in r.output
+    assert r.exit_code == 0 and "3 searches in 1 session" in r.output and "runbooks/disk-full" in r.output
     js = json.loads(runner.invoke(cli, ["stats", *base, "--json"]).stdout)
     assert js["totals"]["searches"] == 3
     r = runner.invoke(cli, ["gaps", *base])

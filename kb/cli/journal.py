@@ -62,7 +62,7 @@ def stats_cmd(
         click.echo(json.dumps(s, ensure_ascii=False, indent=2))
         return
     t = s["totals"]
-    click.echo(f"last {s['window']['days']} days: {t['searches']} searches in {t['sessions']} sessions")
+    click.echo(f"last {s['window']['days']} days: {_n(t['searches'], 'search')} in {_n(t['sessions'], 'session')}")
     click.echo(
         f"  no match {t['no_match_rate']:.0%}, failed (none, weak or searched again) {t['failed_rate']:.0%}, "
         f"{t['solved']} solved, {t['not_relevant']} not relevant"
@@ -81,7 +81,9 @@ def stats_cmd(
     if s["gaps"]:
         click.echo("\ntop gaps (`kb gaps` for all):")
         for g in s["gaps"]:
-            click.echo(f"  {g['sessions']:>5} sessions  {_short(g['examples'][0])}")
+            click.echo(
+                f"  {g['sessions']:>5} {'session ' if g['sessions'] == 1 else 'sessions'}  {_short(g['examples'][0])}"
+            )
     if s["stale_used"]:
         click.echo("\nstale articles still answering (review them first):")
         for a in s["stale_used"]:
@@ -125,7 +127,7 @@ def gaps_cmd(
     for n, g in enumerate(gaps, 1):
         reasons = ", ".join(f"{v} {k}" for k, v in sorted(g["reasons"].items()))
         click.echo(
-            f"{n}. {g['title']}  ({g['sessions']} sessions, {g['searches']} searches: {reasons}; "
+            f"{n}. {g['title']}  ({_n(g['sessions'], 'session')}, {_n(g['searches'], 'search')}: {reasons}; "
             f"last {_ago(g['last_seen'])})"
         )
         for e in g["examples"]:
@@ -186,3 +188,9 @@ def purge_cmd(ctx: click.Context, data_dir: Path | None, before: dt.datetime) ->
     """
     searches, votes = _kb(ctx, data_dir).purge_data(before.date())
     click.echo(f"deleted {searches} searches and {votes} votes from before {before.date().isoformat()}")
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 search', '3 searches'."""
+    plural = noun + ("es" if noun.endswith(("s", "sh", "ch")) else "s")
+    return f"{count:,} {noun if count == 1 else plural}"
