@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ class KBGroup(click.Group):
 
 
 _FOLDER = click.Path(file_okay=False, path_type=Path)
+_INDEX = click.Path(path_type=Path)  # a folder, or an exported index file (kb/artifact.py)
 SHARED = {"articles": "articles", "index_dir": "index"}  # option name -> Settings field
 
 
@@ -45,10 +47,10 @@ def shared_options(f: F) -> F:
     f = click.option(
         "--index",
         "index_dir",
-        type=_FOLDER,
+        type=_INDEX,
         envvar="KB_INDEX",
         show_envvar=True,
-        help="Index folder [default ./index].",
+        help="Index folder [default ./index], or a file `kb index --export` wrote.",
     )(f)
     return click.option(
         "--articles", type=_FOLDER, envvar="KB_ARTICLES", show_envvar=True, help="Articles folder [default ./articles]."
@@ -68,7 +70,15 @@ def settings_of(ctx: click.Context, **overrides: object) -> Settings:
             if c is not None and c.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 overrides[key] = c.params[name]
                 break
-    return Settings.from_env(None, **overrides)
+    settings = Settings.from_env(None, **overrides)
+    if settings.index.is_file() and ctx.info_name != "index":  # an exported index: unpacked and checked once
+        from dataclasses import replace
+
+        from kb.artifact import materialize
+
+        cache = settings.cache or Path(tempfile.gettempdir()) / "kb"
+        settings = replace(settings, index=materialize(settings.index, cache))
+    return settings
 
 
 def read_stdin(limit: int = MAX_PASTE_CHARS) -> str:

@@ -29,15 +29,33 @@ from kb.core import KnowledgeBase
     show_envvar=True,
     help="Dense index: exact flat, approximate HNSW, or auto by size [default auto].",
 )
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the published generation to this file (.tar or .tar.gz) for replicas to serve.",
+)
 @click.pass_context
 def index_cmd(
-    ctx: click.Context, articles: Path | None, index_dir: Path | None, full: bool, wait: float, faiss_kind: str | None
+    ctx: click.Context,
+    articles: Path | None,
+    index_dir: Path | None,
+    full: bool,
+    wait: float,
+    faiss_kind: str | None,
+    export_to: Path | None,
 ) -> None:
     """Build or update the index from the articles folder.
 
-    Example: kb index --articles ./articles
+    Example: kb index --articles ./articles --export kb-index.tar.gz
     """
     settings = settings_of(ctx, faiss=faiss_kind)
+    if settings.index.is_file():
+        raise click.ClickException(
+            f"{settings.index} is a file: kb index builds into a folder "
+            "(`kb serve --index FILE` serves an exported one)"
+        )
     result = KnowledgeBase(settings).build(full=full, wait=wait, log=lambda m: click.echo(m, err=True))
     s = result.stats
     click.echo(
@@ -45,3 +63,8 @@ def index_cmd(
         f"({s.articles:,} articles, {s.chunks:,} chunks, {s.embedded:,} embedded), "
         f"{s.skipped:,} skipped in {s.seconds:.1f} s -> {settings.index / result.generation}"
     )
+    if export_to is not None:
+        from kb.artifact import export
+
+        done = export(settings.index, export_to)
+        click.echo(f"exported {done.generation} to {done.path} ({done.bytes / 1e6:,.1f} MB)")
