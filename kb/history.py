@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +56,15 @@ class Evidence:
         return {"solved": self.solved, "not_relevant": self.not_relevant, "last_solved": last}
 
 
+class _Arrays(NamedTuple):
+    votes: list[StoredVote]
+    matrix: np.ndarray
+    by_template: dict[str, list[int]]
+    codes: np.ndarray
+    solved: np.ndarray
+    trust: np.ndarray
+
+
 class FeedbackIndex:
     """The active votes in memory, read from the journal when new ones may have come."""
 
@@ -66,10 +75,10 @@ class FeedbackIndex:
         self._votes: dict[tuple[str, str, str], StoredVote] = {}  # (client, template, article) -> vote
         self._changed = 0.0
         self._read_at = -1e9
-        self._codes = np.zeros(0, dtype=np.int64)  # per vote, its article as a small integer
-        self._solved = np.zeros(0, dtype=bool)
-        self._trust = np.zeros(0)  # per vote, its client's weight: 1 up to TRUSTED votes, then TRUSTED / votes
-        self._arrays: tuple[list[StoredVote], np.ndarray, dict[str, list[int]]] = ([], np.zeros((0, 0)), {})
+        # What a search reads, swapped in whole by a refresh (a search on another thread never
+        # sees half of one): the votes, their vectors, by template, and per vote its article as
+        # a small integer, whether it is "solved", and its client's weight (1 up to TRUSTED votes).
+        self._arrays: _Arrays = _Arrays([], np.zeros((0, 0)), {}, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
 
     def refresh(self, force: bool = False) -> None:
         """Read the votes cast since the last read: now when forced or never read yet, else (when
@@ -107,12 +116,16 @@ class FeedbackIndex:
             by_template: dict[str, list[int]] = {}
             for i, v in enumerate(votes):
                 by_template.setdefault(v.template, []).append(i)
-            self._arrays = (votes, matrix.reshape(len(votes), dim), by_template)
             codes: dict[str, int] = {}
-            self._codes = np.array([codes.setdefault(v.article_id, len(codes)) for v in votes], dtype=np.int64)
-            self._solved = np.array([v.vote == "solved" for v in votes], dtype=bool)
             per_client = Counter(v.client for v in votes)  # a client voting on everything counts less each time
-            self._trust = np.array([min(1.0, TRUSTED / per_client[v.client]) for v in votes])
+            self._arrays = _Arrays(
+                votes,
+                matrix.reshape(len(votes), dim),
+                by_template,
+                np.array([codes.setdefault(v.article_id, len(codes)) for v in votes], dtype=np.int64),
+                np.array([v.vote == "solved" for v in votes], dtype=bool),
+                np.array([min(1.0, TRUSTED / per_client[v.client]) for v in votes]),
+            )
 
     def __len__(self) -> int:
         return len(self._arrays[0])
@@ -129,19 +142,19 @@ class FeedbackIndex:
     def evidence(self, template: str, vector: np.ndarray | None, now: float | None = None) -> dict[str, Evidence]:
         """article id -> what the votes on searches like this one say."""
         self.refresh()
-        votes, matrix, by_template = self._arrays
+        votes, matrix, by_template, codes, solved, trust = self._arrays
         if not votes:
             return {}
         weight = np.zeros(len(votes), dtype=np.float32)
         if vector is not None and matrix.shape[1] == len(vector.reshape(-1)):
-            weight = similar_weights(matrix @ vector.reshape(-1), self._solved, self._codes)
+            weight = similar_weights(matrix @ vector.reshape(-1), solved, codes)
         for i in by_template.get(template, ()):
             weight[i] = 1.0
         now = time.time() if now is None else now
         per: dict[str, dict[str, Any]] = {}
         for i in np.flatnonzero(weight).tolist():
             v = votes[i]
-            w = float(weight[i] * self._trust[i]) * 0.5 ** (max(0.0, now - v.at) / 86400.0 / HALF_LIFE_DAYS)
+            w = float(weight[i] * trust[i]) * 0.5 ** (max(0.0, now - v.at) / 86400.0 / HALF_LIFE_DAYS)
             sign = 1.0 if v.vote == "solved" else -1.0
             e = per.setdefault(v.article_id, {"solved": 0, "not_relevant": 0, "last": None, "clients": {}})
             if sign > 0:
