@@ -8,7 +8,7 @@ PORT    ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint fuzz check bench bench-quality bench-history bench-journal bench-gaps screenshots clean
+.PHONY: setup run test lint fuzz check bench bench-quality bench-history bench-journal bench-gaps bench-triage bench-hooks screenshots clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } || \
 		echo "warning: could not install postgresql; its journal tests will skip (fail on CI)"
+	@command -v prometheus-alertmanager >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq prometheus-alertmanager >/dev/null; } || \
+		echo "warning: could not install prometheus-alertmanager; its end-to-end test will skip (fail on CI)"
 	touch $(STAMP)
 
 run: setup
@@ -66,6 +69,16 @@ bench-journal: setup
 
 bench-gaps: setup
 	$(BIN)/python bench/gaps.py
+
+# The alert hook's latency over HTTP: a group of 10 alerts, 1,000 alerts in one payload (README "Integrations").
+bench-hooks: setup
+	$(BIN)/python bench/hooks.py
+
+# Log triage: the CLI on 10k / 100k synthetic lines, searches during a server's triage, and the
+# logs corpus triaged against searching each line alone (README "Log triage").
+bench-triage: setup
+	$(BIN)/python bench/triage_speed.py
+	$(BIN)/python bench/triage_quality.py
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT

@@ -33,6 +33,7 @@ class Query:
     norm: Normalized  # what is embedded and tokenized
     alone: bool = False  # no other search is in its first stage: a channel may use every core
     shared: dict[str, Any] = field(default_factory=dict)  # what one channel offers the next: "vector"
+    vector: Any = None  # its embedding when the caller has it already (a batch: kb triage)
 
 
 @dataclass

@@ -45,6 +45,10 @@ class Settings:
     query_log: bool = True  # searches through the API, the site and integrations are logged (KB_QUERY_LOG)
     retention_days: float = 90.0  # logged searches older than this are pruned (votes are kept)
     database_url: str | None = None  # postgresql://... : the journal in PostgreSQL, shared by replicas
+    forward_url: str | None = None  # a Slack-compatible incoming webhook that alert answers are posted to
+    slack_signing_secret: str | None = None  # verifies Slack's requests; unset: the Slack hooks are 404
+    mattermost_token: str | None = None  # the Mattermost slash command's token; unset: that hook is 404
+    public_url: str | None = None  # where people reach kb, for links in chat; unset: the URL a hook was called at
 
     def __post_init__(self) -> None:
         if self.faiss not in FAISS_KINDS:
@@ -60,6 +64,9 @@ class Settings:
             )
         if self.retention_days <= 0:
             raise ConfigError(f"KB_RETENTION_DAYS must be more than 0 days, not {self.retention_days}")
+        for key, url in (("KB_FORWARD_URL", self.forward_url), ("KB_PUBLIC_URL", self.public_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{key} must be an http:// or https:// URL, not {url[:80]!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -86,6 +93,10 @@ class Settings:
             query_log=_flag(env, "KB_QUERY_LOG", default=True),
             retention_days=_number(env, "KB_RETENTION_DAYS", 90.0, float, "a number of days"),
             database_url=env.get("KB_DATABASE_URL") or None,
+            forward_url=env.get("KB_FORWARD_URL") or None,
+            slack_signing_secret=env.get("KB_SLACK_SIGNING_SECRET") or None,
+            mattermost_token=env.get("KB_MATTERMOST_TOKEN") or None,
+            public_url=env.get("KB_PUBLIC_URL") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("articles", "index", "data"):

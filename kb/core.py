@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from kb import store
 from kb.config import DEFAULT_K, Settings
-from kb.errors import BadQuery, KBError
+from kb.errors import BadQuery, KBError, TriageBusy
 from kb.journal import VOTES, Journal, JournalUnavailable, Origin, VoteRecord, journal_exists, open_journal
 from kb.results import Filters, Response, SimilarArticle, validate_k
+from kb.triage.options import TriageOptions
+from kb.triage.reading import MAX_CLI_BYTES
 from kb.views import ArticleLink, ArticleView, CheckReport, Draft, FeedbackReceipt, Status, WithdrawReceipt
 
 if TYPE_CHECKING:  # heavy: numpy, FAISS, onnxruntime load when an index is first opened
@@ -28,6 +30,8 @@ if TYPE_CHECKING:  # heavy: numpy, FAISS, onnxruntime load when an index is firs
     from kb.insights import Analysis
     from kb.journal.writer import Writer
     from kb.search import Index
+    from kb.triage.analysis import Progress
+    from kb.triage.result import Triage
 
 log = logging.getLogger("kb")
 _NOTHING = object()  # no generation: None names one ("no CURRENT pointer")
@@ -38,13 +42,18 @@ class KnowledgeBase:
     """Articles, their index, what users write about them, and search over the current
     generation (reloaded when a new one is published)."""
 
-    def __init__(self, settings: Settings, lone_threads: int = 1, background_reload: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, lone_threads: int = 1, background_reload: bool = False, isolate_triage: bool = False
+    ) -> None:
         """`lone_threads`: threads that embed the query of a search running alone (a server
         gives it every core; see DenseChannel.embed). `background_reload`: load a newly published
-        generation on a thread of its own while requests go on with the old one (a server)."""
+        generation on a thread of its own while requests go on with the old one (a server).
+        `isolate_triage`: mine big logs in a worker process, off this process's GIL (a server)."""
         self.settings = settings
         self.lone_threads = lone_threads
         self.background_reload = background_reload
+        self.isolate_triage = isolate_triage
+        self._triage_slot = threading.Semaphore(1)  # one triage at a time: each can use a core for seconds
         self._index: Index | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -286,6 +295,58 @@ class KnowledgeBase:
         if origin is not None:
             self._log(response, origin)
         return response
+
+    def search_many(
+        self, queries: Sequence[str], k: object = 3, origins: Sequence[Origin | None] = ()
+    ) -> list[Response]:
+        """Several pastes at once (the alerts of one notification): embedded in one batch, each
+        ranked as a search of it would be; `origins` (one per query, None: not logged) log them."""
+        responses = self.index().search_many(queries, k=k)
+        for response, origin in zip(responses, [*origins, *[None] * (len(responses) - len(origins))], strict=True):
+            for r in response.results:
+                r.seen = self._seen(r.id)
+            if origin is not None:
+                self._log(response, origin)
+        return responses
+
+    def triage(
+        self,
+        log: bytes | str,
+        options: TriageOptions | None = None,
+        *,
+        origin: Origin | None = None,
+        progress: Progress | None = None,
+        limit: int = MAX_CLI_BYTES,
+        wait: float | None = 0.0,
+        budget: float | None = None,
+    ) -> Triage:
+        """A whole log in, one entry per distinct problem out, each with kb's best match (kb/triage/).
+        `limit` caps the log's bytes (decompressed); `wait` is how long to wait for the one
+        triage slot (None: as long as it takes; past it TriageBusy); `budget` bounds its seconds.
+        With an `origin`, its novel templates go into the query log, when there is one."""
+        from kb.triage.run import run_triage
+
+        idx = self.index()  # no index: say so before reading 50 MB
+        free = self._triage_slot.acquire() if wait is None else self._triage_slot.acquire(timeout=wait)
+        if not free:
+            raise TriageBusy("another triage is running on this server - try again in a few seconds")
+        try:
+            result = run_triage(
+                idx,
+                log,
+                options or TriageOptions(),
+                limit=limit,
+                isolate=self.isolate_triage,
+                progress=progress,
+                budget=budget,
+            )
+        finally:
+            self._triage_slot.release()
+        if origin is not None and self.settings.query_log and self.journal(create=False) is not None:
+            for t in result.novel:
+                if t.response is not None:
+                    self._log(t.response, origin)
+        return result
 
     def article(self, article_id: str, similar: int = 0) -> ArticleView:
         """One article, rendered, with its links resolved and its `similar` nearest neighbours."""

@@ -226,7 +226,17 @@ class DenseChannel(Channel):
         vector = self.encoder.encode([text])
         return lambda: vector
 
+    def embed_many(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of many queries at once (one batch, by token length), on one thread."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return self.encoder.encode(texts)
+
     def candidates(self, query: Query, allowed: np.ndarray) -> DenseHits:
+        if query.vector is not None:  # embedded by the caller, with others
+            given = np.asarray(query.vector, dtype=np.float32).reshape(1, -1)
+            query.shared["vector"] = lambda: given[0]
+            return DenseHits(self, lambda: given, allowed)
         vector = self.embed(query.norm.dense, query.alone)
         query.shared["vector"] = lambda: vector()[0]
         return DenseHits(self, vector, allowed)

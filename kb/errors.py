@@ -36,6 +36,39 @@ class QueryTooComplex(KBError):
     status = 422
 
 
+class LogTooLarge(KBError):
+    """A log over the triage cap (50 MB on the CLI, 10 MB over HTTP), compressed or not."""
+
+    code = "log_too_large"
+    status = 413
+
+
+class EmptyLog(KBError):
+    code = "empty_log"
+    status = 400
+
+
+class NotALog(KBError):
+    """Input that is not text: binary data, damaged gzip."""
+
+    code = "not_a_log"
+    status = 400
+
+
+class TriageBusy(KBError):
+    """Another triage holds the server's one triage slot."""
+
+    code = "triage_busy"
+    status = 503
+
+
+class TriageFailed(KBError):
+    """The worker process of a triage stopped, or its analysis ran past the triage budget."""
+
+    code = "triage_failed"
+    status = 500
+
+
 class NotFound(KBError):
     code = "not_found"
     status = 404
@@ -122,3 +155,10 @@ class ArticleError(KBError):
         self.line = line
         self.reason = reason
         self.detail = reason
+
+
+class RemoteError(KBError):
+    """A kb server that `kb search --url` (kb.client) could not reach, or its error answer."""
+
+    code = "remote_error"
+    status = 502

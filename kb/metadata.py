@@ -244,6 +244,17 @@ class Metadata:
         """Every article's title, in idx order."""
         return [r[0] for r in self.conn.execute("SELECT title FROM articles ORDER BY idx")]
 
+    def alert_keys(self) -> Iterator[tuple[int, str, Any, Any]]:
+        """(idx, status, `runbook_url`, `alert`) of every article whose frontmatter names an alert
+        or a runbook URL (the alert hooks' exact matches); values as the frontmatter has them."""
+        query = (
+            "SELECT idx, status, json_extract(meta, '$.runbook_url'), json_extract(meta, '$.alert'), "
+            "json_type(meta, '$.alert') FROM articles WHERE json_valid(meta) AND "
+            "(json_extract(meta, '$.runbook_url') IS NOT NULL OR json_extract(meta, '$.alert') IS NOT NULL)"
+        )
+        for idx, status, url, alert, kind in self.conn.execute(query):
+            yield idx, status, url, json.loads(alert) if kind in ("array", "object") else alert
+
     def article(self, idx: int) -> StoredArticle:
         r = self.conn.execute("SELECT * FROM articles WHERE idx = ?", (idx,)).fetchone()
         data = {k: r[k] for k in r.keys() if k != "hash"}

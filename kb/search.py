@@ -7,7 +7,7 @@ import contextlib
 import difflib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from kb.results import (
     make_snippet,
     term_pattern,
     validate,
+    validate_k,
 )
 from kb.signatures import SignatureChannel, SignatureHits
 from kb.store import Generation
@@ -132,14 +133,49 @@ class Index:
         filters = filters or Filters()
         warnings = self.check_filters(filters)
         norm = normalize_query(text, deadline=time.monotonic() + budget if budget else None)
-        ranked, hits = self._rank(norm, text, self._allowed(filters), keep=max(n, RERANK) + 20)
+        return self._answer(text, norm, n, self._allowed(filters), warnings, explain, started)
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: object = 3,
+        filters: Filters | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Response]:
+        """Several pastes answered at once (a triage's templates): their texts are embedded in
+        one batch, then each is ranked as a search of it would be."""
+        n = validate_k(k)
+        filters = filters or Filters()
+        warnings = self.check_filters(filters)
+        allowed = self._allowed(filters)
+        norms = [normalize_query(q) for q in queries]
+        vectors = self.dense.embed_many([m.dense for m in norms])
+        out = []
+        for i, (text, norm) in enumerate(zip(queries, norms, strict=True)):
+            out.append(self._answer(text, norm, n, allowed, warnings, False, time.perf_counter(), vectors[i]))
+            if progress is not None:
+                progress(i + 1)
+        return out
+
+    def _answer(
+        self,
+        text: str,
+        norm: Normalized,
+        n: int,
+        allowed: np.ndarray,
+        warnings: list[str],
+        explain: bool,
+        started: float,
+        vector: np.ndarray | None = None,
+    ) -> Response:
+        ranked, hits = self._rank(norm, text, allowed, keep=max(n, RERANK) + 20, vector=vector)
         lead = lead_of(ranked)
         results = self._results(ranked[:n], hits, norm, explain, lead)
         top = ranked[0] if ranked else None
         dense = hits[DenseChannel.name]
-        vector = dense.query_vector() if isinstance(dense, DenseHits) else None
+        embedded = dense.query_vector() if isinstance(dense, DenseHits) else None
         return Response(
-            trace=Trace(norm.dense, vector),
+            trace=Trace(norm.dense, embedded),
             query=text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…",
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             match=match_of(top, lead),
@@ -212,13 +248,17 @@ class Index:
         return ok
 
     def _rank(
-        self, norm: Normalized, raw: str, allowed: np.ndarray, keep: int | None
+        self, norm: Normalized, raw: str, allowed: np.ndarray, keep: int | None, vector: np.ndarray | None = None
     ) -> tuple[list[Candidate], dict[str, Hits]]:
         """Fused candidates, best first, and every channel's hits. Every article a first-stage
         channel proposes is scored on all of them; the best `keep` (and every pinned one) go on,
-        and the best RERANK of those are scored by the re-ranking channels."""
-        with self._first_stage() as alone:
-            q = Query(raw, norm, alone)
+        and the best RERANK of those are scored by the re-ranking channels. A query embedded
+        already (`vector`) does not count as a search in its first stage: it embeds nothing."""
+        stage: contextlib.AbstractContextManager[bool] = (
+            self._first_stage() if vector is None else contextlib.nullcontext(False)
+        )
+        with stage as alone:
+            q = Query(raw, norm, alone, vector=vector)
             hits = {ch.name: ch.candidates(q, allowed) for ch in self.channels}
             first = [ch.name for ch in self.channels if not ch.rerank]
             arts = np.unique(np.concatenate([hits[n].proposed for n in first]))  # waits for the query vector

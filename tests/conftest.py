@@ -91,8 +91,9 @@ def runner():
 
 
 @contextlib.contextmanager
-def serve_process(articles: Path, index: Path, data: Path, **env: str):
-    """`kb serve` as a real process on a free port; yields its base URL once /readyz answers."""
+def serve_process(articles: Path, index: Path, data: Path, ready: str = "/readyz", **env: str):
+    """`kb serve` as a real process on a free port; yields its base URL once `ready` (/readyz:
+    an index is loaded; /healthz: the process is up) answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -111,7 +112,7 @@ def serve_process(articles: Path, index: Path, data: Path, **env: str):
     try:
         while True:
             try:
-                urllib.request.urlopen(base + "/readyz", timeout=1)
+                urllib.request.urlopen(base + ready, timeout=1)
                 break
             except OSError as e:  # refused, reset, or a slow first answer (URLError is one too)
                 assert proc.poll() is None, log.read_text()
@@ -148,3 +149,18 @@ def backend(request, tmp_path) -> Iterator[tuple[str, Path, str | None]]:
     """Each journal test on both backends: (name, KB_DATA, KB_DATABASE_URL or None)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
     yield request.param, tmp_path / "var", url
+
+
+@pytest.fixture(scope="session")
+def alert_kb(built_index, tmp_path_factory) -> tuple[Path, Path]:
+    """(articles, index): the fixture KB plus a runbook that names its alerts
+    (tests/data/alerts/), built over a copy of the fixture index (only that article is embedded)."""
+    from kb.indexer import build
+
+    root = tmp_path_factory.mktemp("alert-kb")
+    articles, index = root / "articles", root / "index"
+    shutil.copytree(FIXTURE_KB, articles)
+    shutil.copy(DATA / "alerts" / "orders-api-5xx.md", articles / "runbooks" / "orders-api-5xx.md")
+    shutil.copytree(built_index, index)
+    build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
+    return articles, index

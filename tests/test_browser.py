@@ -252,3 +252,29 @@ def test_insights_draw_their_charts_in_light_and_dark(site, page, browser, shots
     assert fill != light and background == "rgb(21, 23, 27)"  # recoloured by the stylesheet, not fixed in the SVG
     dark.screenshot(path=str(shots / "insights-dark.png"), full_page=True)
     dark_ctx.close()
+
+
+def test_triage_page_uploads_a_log_and_shows_one_row_per_problem(site, page, shots, tmp_path):
+    base, _ = site
+    logs = Path(__file__).parent / "data" / "logs"
+    page.goto(base + "/triage")
+    too_big = tmp_path / "huge.log"
+    too_big.write_bytes(b"ERROR x\n" * 1_300_000)  # 10.4 MB: refused before it is sent
+    page.set_input_files("#file", str(too_big))
+    page.click("#triage-submit")
+    assert "over 10 MB" in page.locator("#triage-status").inner_text()
+    assert page.url.endswith("/triage")
+    page.set_input_files("#file", str(logs / "logback-java.log"))
+    page.click("#triage-submit")
+    page.wait_for_url("**/triage/*")
+    page.locator("#triage-results").wait_for(timeout=30_000)
+    assert page.locator("h1").inner_text() == "logback-java.log: 4 distinct problems"
+    rows = page.locator("#triage-results tbody tr")
+    assert rows.count() == 4
+    table = page.locator("#triage-results").inner_text()
+    assert "Kafka CommitFailedException" in table and "Postgres rejects new connections" in table
+    assert [rows.nth(i).locator(".lvl").inner_text().lower() for i in range(4)] == ["error"] * 3 + ["warn"]
+    kafka = rows.filter(has_text="CommitFailedException").first
+    kafka.locator("summary").click()
+    assert "ConsumerCoordinator.sendOffsetCommitRequest" in kafka.locator("pre").inner_text()
+    page.screenshot(path=str(shots / "triage.png"), full_page=True)

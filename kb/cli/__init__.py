@@ -3,10 +3,10 @@ KnowledgeBase (kb/core.py); kb/cli/base.py holds the group and the shared option
 
 from __future__ import annotations
 
-from kb.cli import authoring, evaluate, index, journal, search, serve
+from kb.cli import authoring, evaluate, index, journal, search, serve, triage
 from kb.cli.base import cli
 
-__all__ = ["authoring", "cli", "evaluate", "index", "journal", "main", "search", "serve"]
+__all__ = ["authoring", "cli", "evaluate", "index", "journal", "main", "search", "serve", "triage"]
 
 
 def main() -> None:

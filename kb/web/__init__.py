@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     # A search alone embeds its query on every core: on 2 cores ~4.5 instead of ~6 ms for a
     # short query, for ~70 MB more (bench/README.md).
-    kb = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True)
+    kb = KnowledgeBase(settings, lone_threads=os.cpu_count() or 1, background_reload=True, isolate_triage=True)
     kb.journal()  # opened now: a damaged one is in the log and on /readyz from the start
     app.extensions["kb"] = kb
 
@@ -47,14 +47,16 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     def _start() -> None:
         g.started = time.perf_counter()
 
-    from kb.web import api, auth, errors, metrics, origins, pages, ratelimit
+    from kb.web import api, auth, errors, hooks, metrics, origins, pages, ratelimit, triage
 
     errors.init_app(app)
     metrics.init_app(app)
     ratelimit.init_app(app, settings.rate_limit)  # before auth: it also slows down token guessing
+    triage.init_app(app)  # before auth: its bodies' limits must be raised before the CSRF check reads them
     auth.init_app(app, settings)
     origins.init_app(app)
     app.register_blueprint(api.bp)
+    hooks.init_app(app, settings)  # alert webhooks and chat commands under /api/v1/hooks
     app.register_blueprint(pages.bp)
 
     if settings.access_log:

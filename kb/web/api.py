@@ -11,6 +11,7 @@ from kb.config import DEFAULT_K
 from kb.core import KnowledgeBase
 from kb.errors import BadQuery
 from kb.results import Filters
+from kb.triage.reading import MAX_HTTP_BYTES
 from kb.web.metrics import observe_feedback, observe_search
 from kb.web.origins import origin
 from kb.web.requests import json_body
@@ -49,6 +50,15 @@ def search() -> Any:
     response = _kb().search(query, k=k, filters=filters, explain=explain, origin=origin("api"))
     observe_search(response.match, "api")
     return jsonify(response.to_dict())
+
+
+@bp.post("/triage")
+def triage() -> Any:
+    from kb.web.triage import BUDGET, api_request
+
+    log, options = api_request()
+    result = _kb().triage(log, options, origin=origin("triage"), limit=MAX_HTTP_BYTES, budget=BUDGET)
+    return jsonify(result.to_dict())
 
 
 @bp.get("/articles/<path:article_id>")

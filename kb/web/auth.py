@@ -9,7 +9,8 @@ Without KB_API_TOKEN everything is open. With it:
   KB_PUBLIC_SITE=1 opens the site instead (the API keeps its token, and /insights and the
   feedback form keep the login: they are what users wrote);
 - `/metrics` needs the bearer token unless KB_METRICS_PUBLIC=1;
-- `/healthz`, `/readyz` and static files stay open (probes and the login page need them).
+- `/healthz`, `/readyz` and static files stay open (probes and the login page need them);
+- the chat hooks check their own secret instead (Slack's signature, Mattermost's token).
 
 Every form POST carries a CSRF token (double-submit: a random SameSite=Strict cookie and the
 same value in the form), checked here.
@@ -32,6 +33,9 @@ SESSION = "kb_session"
 CSRF = "kb_csrf"
 OPEN = ("/api/v1/openapi.json", "/healthz", "/readyz", "/login", "/logout")
 PRIVATE = ("/insights", "/feedback")  # what users wrote and did: the token's, even on a public site
+# Chat hooks prove who calls them with their own secret (Slack's signature, Mattermost's token;
+# kb/web/hooks.py): Slack and Mattermost cannot send kb's bearer token.
+SELF_VERIFIED = ("/api/v1/hooks/slack", "/api/v1/hooks/slack/actions", "/api/v1/hooks/mattermost")
 
 bp = Blueprint("auth", __name__)
 
@@ -83,7 +87,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             cookie = request.cookies.get(CSRF, "")
             if not cookie or not hmac.compare_digest(field.encode(), cookie.encode()):
                 raise CsrfFailed("the form is stale or came from another site - reload the page and send it again")
-        if not token or path in OPEN or request.endpoint == "static":
+        if not token or path in OPEN or path in SELF_VERIFIED or request.endpoint == "static":
             return None
         if path == "/metrics":
             if not settings.metrics_public and not _bearer_ok(token):

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from kb.config import MAX_HTTP_BODY
 from kb.errors import KBError, RateLimited
+from kb.triage.reading import MAX_CLI_BYTES, MAX_HTTP_BYTES
 
 log = logging.getLogger("kb.web")
 
@@ -40,7 +41,12 @@ def init_app(app: Flask) -> None:
         message = e.description or e.name
         if e.code == 404 and request.path.startswith("/api/"):
             message = f"no API route {request.method} {request.path}"
-        if e.code == 413:
+        if e.code == 413 and request.endpoint in ("api.triage", "triage.submit"):
+            message = (
+                f"the log is over {MAX_HTTP_BYTES // 1_000_000} MB, the limit for a triage over HTTP - send its end "
+                f"(`tail -c {MAX_HTTP_BYTES}`), or run `kb triage` on it (up to {MAX_CLI_BYTES // 1_000_000} MB)"
+            )
+        elif e.code == 413:
             message = (
                 f"the request body is over {MAX_HTTP_BODY // 1024:,} KiB, the limit for a paste over HTTP - send the "
                 "end of the log, or search locally with `kb search -` (up to 5 MB)"

@@ -6,11 +6,13 @@ from typing import Any
 
 from kb.articles import TYPES
 from kb.config import DEFAULT_K, MAX_HTTP_BODY, MAX_K
+from kb.web.hooks_openapi import HOOK_SCHEMAS, hook_paths
 
 MAX_HTTP_QUERY = MAX_HTTP_BODY - 4096  # characters of a query in a body of at most MAX_HTTP_BODY bytes
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _NULLABLE_STR = {"type": ["string", "null"]}
+_ref_result = {"$ref": "#/components/schemas/Result"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -262,6 +264,76 @@ SCHEMAS: dict[str, Any] = {
             "stale_used": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "TriageRequest": {
+        "type": "object",
+        "required": ["log"],
+        "additionalProperties": False,
+        "properties": {
+            "log": {"type": "string", "minLength": 1, "description": "the whole log (up to 10 MB)"},
+            "levels": {
+                "type": ["string", "array"],
+                "items": {"enum": ["fatal", "error", "warn", "info", "debug", "all"]},
+                "description": "levels to keep: `error,warn` (the default), `all`, or a list; error keeps fatal too",
+            },
+            "min_count": {"type": "integer", "minimum": 1, "description": "hide templates seen fewer times"},
+            "since": {"type": "string", "description": "only records from then on (ISO date or time, UTC)"},
+            "until": {"type": "string", "description": "only records until then"},
+            "line_numbers": {"type": "boolean", "description": "every input line of each template"},
+        },
+    },
+    "TriageTemplate": {
+        "type": "object",
+        "required": [
+            "template",
+            "count",
+            "level",
+            "first_line",
+            "last_line",
+            "first_seen",
+            "last_seen",
+            "example",
+            "match",
+            "novel",
+            "results",
+        ],
+        "properties": {
+            "template": {"type": "string", "description": "the records' text, what varies as <*>"},
+            "count": {"type": "integer", "minimum": 1, "description": "records (a stack trace is one)"},
+            "level": {"enum": ["fatal", "error", "warn", "info", "debug"]},
+            "first_line": {"type": "integer", "minimum": 1, "description": "where its first record starts"},
+            "last_line": {"type": "integer", "minimum": 1, "description": "where its last record starts"},
+            "first_seen": _NULLABLE_STR,
+            "last_seen": _NULLABLE_STR,
+            "example": {"type": "string", "description": "its first record as logged"},
+            "match": {"enum": ["strong", "possible", "weak", "none"]},
+            "novel": {"type": "boolean", "description": "kb has no answer for it"},
+            "results": {"type": "array", "maxItems": 3, "items": _ref_result},
+            "lines": {"type": "integer", "minimum": 1},
+            "line_numbers": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        },
+    },
+    "TriageResponse": {
+        "type": "object",
+        "required": ["records", "lines", "templates", "took_ms"],
+        "properties": {
+            "records": {"type": "integer", "minimum": 0},
+            "lines": {"type": "integer", "minimum": 0},
+            "kept": {"type": "integer", "minimum": 0, "description": "records at the chosen levels"},
+            "levels": {"type": "string"},
+            "dropped": {"type": "integer", "minimum": 0, "description": "records past the template cap"},
+            "took_ms": {"type": "number", "minimum": 0},
+            "timings": {
+                "type": "object",
+                "properties": {
+                    "read_ms": {"type": "number"},
+                    "mine_ms": {"type": "number"},
+                    "match_ms": {"type": "number"},
+                },
+            },
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "templates": {"type": "array", "items": {"$ref": "#/components/schemas/TriageTemplate"}},
+        },
+    },
     "Ready": {
         "type": "object",
         "required": ["status"],
@@ -277,6 +349,7 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "object"},
         },
     },
+    **HOOK_SCHEMAS,
 }
 
 
@@ -297,11 +370,14 @@ _ERRORS = {
         (405, "method not allowed"),
         (413, "query or body too large"),
         (415, "body is not JSON"),
-        (422, "the paste took longer to analyse than a search may (KB_SEARCH_BUDGET)"),
+        (422, "the paste took longer to analyse than a search may (KB_SEARCH_BUDGET), or the log than a triage may"),
         (429, "too many requests from this client (KB_RATE_LIMIT)"),
         (431, "request line or headers too large"),
         (500, "internal error"),
-        (503, "no index yet - run `kb index` (or, for feedback and insights, the journal is unavailable)"),
+        (
+            503,
+            "no index yet - run `kb index` (feedback, insights: the journal is unavailable; triage: another runs)",
+        ),
     )
 }
 
@@ -342,6 +418,13 @@ def spec(example_id: str | None = None) -> dict[str, Any]:
         "schema": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 30},
         "description": "the window: the last N days",
     }
+    triage_args = [
+        {"name": "levels", "in": "query", "schema": {"type": "string"}, "description": "error,warn (default) or all"},
+        {"name": "min_count", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "ISO date or time"},
+        {"name": "until", "in": "query", "schema": {"type": "string"}},
+        {"name": "line_numbers", "in": "query", "schema": {"type": "boolean"}},
+    ]
     to_article = {  # the ids a search answers are the ids the article routes take
         "article": {"operationId": "getArticle", "parameters": {"id": "$response.body#/results/0/id"}},
         "similar": {"operationId": "getSimilar", "parameters": {"id": "$response.body#/results/0/id"}},
@@ -382,6 +465,24 @@ def spec(example_id: str | None = None) -> dict[str, Any]:
                     "parameters": q,
                     "responses": {"200": {**_json("SearchResponse", "ranked results"), "links": to_article}, **_ERRORS},
                 },
+            },
+            "/api/v1/triage": {
+                "post": {
+                    "operationId": "triage",
+                    "summary": "Triage a whole log: one entry per distinct problem, each with kb's best match",
+                    "description": "The body is the log as text/plain (gzip accepted: Content-Encoding: gzip), "
+                    "with the options in the query string, or JSON with the log and the options in it. Up to "
+                    "10 MB (decompressed); one triage at a time per server (503 while another runs).",
+                    "parameters": triage_args,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "text/plain": {"schema": {"type": "string", "minLength": 1}},
+                            "application/json": {"schema": _ref("TriageRequest")},
+                        },
+                    },
+                    "responses": {"200": _json("TriageResponse", "the templates, most severe first"), **_ERRORS},
+                }
             },
             "/api/v1/articles/{id}": {
                 "get": {
@@ -460,5 +561,6 @@ def spec(example_id: str | None = None) -> dict[str, Any]:
                     "responses": {"200": {"description": "text exposition format"}},
                 }
             },
+            **hook_paths(),
         },
     }

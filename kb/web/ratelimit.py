@@ -1,5 +1,7 @@
 """Per-client rate limit for the site and the API (KB_RATE_LIMIT requests a minute; 0 turns it
-off). Probes and metrics are exempt: an orchestrator must always reach them."""
+off). Probes and metrics are exempt: an orchestrator must always reach them; so are the hooks:
+Alertmanager drops a notification answered 429 instead of retrying it, and chat users would see
+an error for a busy server."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from flask import Flask, request
 from kb.errors import RateLimited
 
 EXEMPT = frozenset(("/healthz", "/readyz", "/metrics"))
+HOOKS = "/api/v1/hooks/"
 
 
 class TokenBuckets:
@@ -44,7 +47,7 @@ def init_app(app: Flask, per_minute: int) -> None:
 
     @app.before_request
     def _limit() -> None:
-        if request.path in EXEMPT or request.endpoint == "static":
+        if request.path in EXEMPT or request.path.startswith(HOOKS) or request.endpoint == "static":
             return
         wait = buckets.take(request.remote_addr or "?")
         if wait:

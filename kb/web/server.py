@@ -20,6 +20,7 @@ from waitress.server import create_server
 from waitress.task import ErrorTask
 
 CONNECTION_LIMIT = 1000
+MAX_REQUEST_BODY = 11 * 1024 * 1024  # a triage's 10 MB log and a form around it (kb.web.triage.BODY_LIMIT)
 IDLE_TIMEOUT = 30  # seconds a connection may wait for its next request (keep-alive)
 
 
@@ -47,7 +48,13 @@ class JsonErrorTask(ErrorTask):
             return
         e = self.request.error
         code = e.reason.lower().replace(" ", "_")
-        body = json.dumps({"error": {"code": code, "message": f"{e.reason}: {e.body}"}}).encode()
+        message = f"{e.reason}: {e.body}"
+        if e.code == 413:  # refused from its Content-Length, before any of it was read
+            message = (
+                f"the request body is over {MAX_REQUEST_BODY // (1 << 20)} MiB - a triage takes a log of up to 10 MB "
+                "(send its end, or run `kb triage` on it: up to 50 MB), a search up to 1 MiB"
+            )
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
         self.status = f"{e.code} {e.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
@@ -110,6 +117,9 @@ def make_server(app: Any, host: str, port: int, threads: int, timeouts: Timeouts
         channel_timeout=IDLE_TIMEOUT,
         cleanup_interval=1,
         asyncore_use_poll=True,
+        # Nothing takes more than a triage's 10 MB log (Flask holds other routes to 1 MiB): a
+        # bigger upload is refused from its Content-Length, before waitress buffers any of it.
+        max_request_body_size=MAX_REQUEST_BODY,
     )
     server.channel_class = GuardedChannel
     idle_cleanup = server.maintenance

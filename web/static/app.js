@@ -47,6 +47,55 @@
     back.hidden = false;
     back.addEventListener("click", (e) => { e.preventDefault(); history.back(); });
   }
+  // Triage: upload with a progress bar, then follow the job until its table is ready.
+  const tform = document.getElementById("triage-form");
+  if (tform) {
+    tform.addEventListener("submit", (e) => {
+      const file = tform.querySelector("#file").files[0];
+      const status = document.getElementById("triage-status");
+      const button = document.getElementById("triage-submit");
+      e.preventDefault();
+      if (file && file.size > Number(tform.dataset.limit)) {
+        status.textContent = "That file is over 10 MB, the limit here: triage its end, or run `kb triage` on it.";
+        return;
+      }
+      const bar = document.getElementById("upload-progress");
+      const xhr = new XMLHttpRequest();
+      bar.hidden = false; button.disabled = true; status.textContent = "Uploading…";
+      xhr.upload.addEventListener("progress", (ev) => {
+        if (ev.lengthComputable) { bar.max = ev.total; bar.value = ev.loaded; }
+      });
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (xhr.status === 202 && body) { location.href = body.url; return; }
+        button.disabled = false; bar.hidden = true;
+        status.textContent = (body && body.error && body.error.message) || ("The server answered " + xhr.status + ".");
+      });
+      xhr.addEventListener("error", () => { button.disabled = false; status.textContent = "Could not reach the server."; });
+      xhr.open("POST", tform.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.send(new FormData(tform));
+    });
+  }
+  const job = document.getElementById("triage-job");
+  if (job && job.dataset.statusUrl) {
+    const progress = document.getElementById("triage-progress");
+    const phase = document.getElementById("triage-phase");
+    const poll = async () => {
+      try {
+        const r = await fetch(job.dataset.statusUrl, { headers: { "Accept": "application/json" } });
+        if (!r.ok) { location.reload(); return; }  // the page says what happened
+        const s = await r.json();
+        if (s.state === "done" || s.state === "failed") { location.reload(); return; }
+        if (s.total) { progress.max = s.total; progress.value = s.done; }
+        phase.textContent = s.state === "queued" ? "Waiting for the triage before it."
+          : s.phase.charAt(0).toUpperCase() + s.phase.slice(1) + (s.total ? ": " + s.done.toLocaleString() + " of " + s.total.toLocaleString() : "");
+      } catch (err) { /* the next poll tries again */ }
+      setTimeout(poll, 1000);
+    };
+    setTimeout(poll, 500);
+  }
   // Click-to-copy on the "write this up" command.
   document.querySelectorAll("pre.copyable").forEach((pre) => {
     pre.title = "Click to copy";
