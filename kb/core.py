@@ -290,11 +290,7 @@ class KnowledgeBase:
         logged (unless KB_QUERY_LOG=off); each result says how often it was the answer before."""
         idx = self.index()
         response = idx.search(query, k=k, filters=filters, explain=explain, budget=self.settings.search_budget)
-        for r in response.results:
-            r.seen = self._seen(r.id)
-        if origin is not None:
-            self._log(response, origin)
-        return response
+        return self._answered(response, origin)
 
     def search_many(
         self, queries: Sequence[str], k: object = 3, origins: Sequence[Origin | None] = ()
@@ -302,12 +298,16 @@ class KnowledgeBase:
         """Several pastes at once (the alerts of one notification): embedded in one batch, each
         ranked as a search of it would be; `origins` (one per query, None: not logged) log them."""
         responses = self.index().search_many(queries, k=k)
-        for response, origin in zip(responses, [*origins, *[None] * (len(responses) - len(origins))], strict=True):
-            for r in response.results:
-                r.seen = self._seen(r.id)
-            if origin is not None:
-                self._log(response, origin)
-        return responses
+        padded = [*origins, *[None] * (len(responses) - len(origins))]
+        return [self._answered(response, origin) for response, origin in zip(responses, padded, strict=True)]
+
+    def _answered(self, response: Response, origin: Origin | None) -> Response:
+        """A search's response with each result's recurrence, logged when it has an origin."""
+        for r in response.results:
+            r.seen = self._seen(r.id)
+        if origin is not None:
+            self._log(response, origin)
+        return response
 
     def triage(
         self,
@@ -388,7 +388,7 @@ class KnowledgeBase:
         """Record "this solved it" / "not relevant" for an article of the current index, durably
         (written before this returns). One vote per client, problem and article: voting again
         replaces it. It ranks the next search of the same problem (kb/history.py)."""
-        from kb.journal.keys import client_hash, mask_secrets, pack, template_of
+        from kb.journal.keys import client_hash, mask_secrets, pack, template_of_masked
 
         if vote not in VOTES:
             raise BadQuery(f"`vote` must be one of {', '.join(VOTES)}, not {str(vote)[:40]!r}")
@@ -402,7 +402,7 @@ class KnowledgeBase:
             at=time.time(),
             client=client_hash(journal.salt(), origin.who),
             query=masked,
-            template=template_of(masked),
+            template=template_of_masked(masked),
             article_id=article,
             vote=str(vote),
             generation=idx.generation,
@@ -416,14 +416,14 @@ class KnowledgeBase:
 
     def withdraw(self, query: object, article_id: object, origin: Origin | None = None) -> WithdrawReceipt:
         """Take back this client's vote for this problem and article (none: withdrawn 0)."""
-        from kb.journal.keys import client_hash, mask_secrets, template_of
+        from kb.journal.keys import client_hash, mask_secrets, template_of_masked
 
         text, article = self._vote_target(query, article_id)
         journal = self._need_journal()
         trace = self.index().trace(text, embed=False)
         origin = origin or Origin("cli")
         n = journal.withdraw(
-            client_hash(journal.salt(), origin.who), template_of(mask_secrets(trace.text)), article, time.time()
+            client_hash(journal.salt(), origin.who), template_of_masked(mask_secrets(trace.text)), article, time.time()
         )
         votes = self._feedback_index()
         if votes is not None:
@@ -552,7 +552,7 @@ class KnowledgeBase:
     def _replay(idx: Index, past: Sequence[Any], folder: Path) -> FeedbackIndex:
         """A journal in `folder` holding a "solved" vote for each relevant article of each past query."""
         from kb.history import FeedbackIndex
-        from kb.journal.keys import mask_secrets, pack, template_of
+        from kb.journal.keys import mask_secrets, pack, template_of_masked
 
         journal = open_journal(folder)
         now = time.time()
@@ -565,7 +565,7 @@ class KnowledgeBase:
                         now,
                         f"history:{q.qid}",
                         masked,
-                        template_of(masked),
+                        template_of_masked(masked),
                         article_id,
                         "solved",
                         idx.generation,

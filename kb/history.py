@@ -65,29 +65,43 @@ class _Arrays(NamedTuple):
     trust: np.ndarray
 
 
-class FeedbackIndex:
-    """The active votes in memory, read from the journal when new ones may have come."""
+class JournalReader:
+    """What a search reads from the journal, kept in memory and read again every `refresh`
+    seconds: now when forced or never read yet, else on a thread of its own, so that a slow
+    journal database never holds up a search. Subclasses read in `_read`, under `_lock`."""
 
-    def __init__(self, journal: Journal, refresh: float = REFRESH) -> None:
+    thread_name = "kb-journal-reader"
+
+    def __init__(self, journal: Journal, refresh: float) -> None:
         self.journal = journal
         self.refresh_every = refresh
         self._lock = threading.Lock()
-        self._votes: dict[tuple[str, str, str], StoredVote] = {}  # (client, template, article) -> vote
-        self._changed = 0.0
         self._read_at = -1e9
-        # What a search reads, swapped in whole by a refresh (a search on another thread never
-        # sees half of one): the votes, their vectors, by template, and per vote its article as
-        # a small integer, whether it is "solved", and its client's weight (1 up to TRUSTED votes).
-        self._arrays: _Arrays = _Arrays([], np.zeros((0, 0)), {}, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
 
     def refresh(self, force: bool = False) -> None:
-        """Read the votes cast since the last read: now when forced or never read yet, else (when
-        due) on a thread of its own, so that a slow journal database never holds up a search."""
         if force or self._read_at < 0:
             self._read()
         elif time.monotonic() - self._read_at >= self.refresh_every and not self._lock.locked():
             self._read_at = time.monotonic()
-            threading.Thread(target=self._read, name="kb-votes", daemon=True).start()
+            threading.Thread(target=self._read, name=self.thread_name, daemon=True).start()
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+
+class FeedbackIndex(JournalReader):
+    """The active votes in memory, read from the journal when new ones may have come."""
+
+    thread_name = "kb-votes"
+
+    def __init__(self, journal: Journal, refresh: float = REFRESH) -> None:
+        super().__init__(journal, refresh)
+        self._votes: dict[tuple[str, str, str], StoredVote] = {}  # (client, template, article) -> vote
+        self._changed = 0.0
+        # What a search reads, swapped in whole by a refresh (a search on another thread never
+        # sees half of one): the votes, their vectors, by template, and per vote its article as
+        # a small integer, whether it is "solved", and its client's weight (1 up to TRUSTED votes).
+        self._arrays: _Arrays = _Arrays([], np.zeros((0, 0)), {}, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
 
     def _read(self) -> None:
         with self._lock:
@@ -255,27 +269,18 @@ class HistoryHits(Hits):
         return {"history": round(math.tanh(ev.net / 2), 3)} if ev else {}
 
 
-class Recurrence:
+class Recurrence(JournalReader):
     """How often each article was the answer of a logged search, and when last: read from the
     journal incrementally (the rows after the last one read) every `refresh` seconds, and
     afresh every hour (so what retention pruned drops out)."""
 
+    thread_name = "kb-recurrence"
+
     def __init__(self, journal: Journal, refresh: float = 30.0) -> None:
-        self.journal = journal
-        self.refresh_every = refresh
-        self._lock = threading.Lock()
+        super().__init__(journal, refresh)
         self._counts: dict[str, tuple[int, float]] = {}
         self._after = 0
-        self._read_at = -1e9
         self._full_at = -1e9
-
-    def refresh(self, force: bool = False) -> None:
-        """As FeedbackIndex.refresh: now when forced or never read, else on a thread of its own."""
-        if force or self._read_at < 0:
-            self._read()
-        elif time.monotonic() - self._read_at >= self.refresh_every and not self._lock.locked():
-            self._read_at = time.monotonic()
-            threading.Thread(target=self._read, name="kb-recurrence", daemon=True).start()
 
     def _read(self) -> None:
         with self._lock:

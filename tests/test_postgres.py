@@ -19,7 +19,7 @@ import pytest
 from kb.config import Settings
 from kb.core import KnowledgeBase
 from kb.journal import JournalUnavailable, Origin
-from tests.conftest import FIXTURE_KB, ON_CI, serve_process
+from tests.conftest import FIXTURE_KB, need, serve_process
 from tests.postgres import binaries, fresh_database, postgres_server
 from tests.test_loop_server import WORDS
 
@@ -42,10 +42,7 @@ def _get(url):
 @pytest.fixture
 def own_postgres():
     """A server of this test's own, to stop and start again."""
-    if binaries() is None:
-        if ON_CI:
-            pytest.fail("required on CI: PostgreSQL is missing (apt-get install postgresql)")
-        pytest.skip("PostgreSQL is missing (apt-get install postgresql)")
+    need(binaries() is not None, "PostgreSQL is missing (apt-get install postgresql)")
     with postgres_server() as server:
         yield server
 

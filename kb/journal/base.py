@@ -3,9 +3,10 @@ them without importing the package that chooses it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from kb.errors import KBError
 
@@ -115,3 +116,66 @@ class Journal(Protocol):
         """The installation's random salt for client hashes (the same for every replica)."""
 
     def close(self) -> None: ...
+
+
+# The rows of both backends' tables, in their column order (kb/journal/sqlite.py, postgres.py):
+# one encoding, so that a search or a vote reads back the same from either.
+SEARCH_COLUMNS = (
+    "at, channel, client, session, query, template, match, top_ids, top_scores, took_ms, vector, services, answer"
+)
+VOTE_COLUMNS = "at, client, query, template, article_id, vote, generation, vector, withdrawn"
+STORED_COLUMNS = "at, client, template, article_id, vote, vector, withdrawn, changed"
+
+
+def search_row(r: SearchRecord) -> tuple[Any, ...]:
+    """A search as a row of SEARCH_COLUMNS; `answer` is its first result when it matched."""
+    answer = r.top_ids[0] if r.top_ids and r.match != "none" else None
+    top_ids, top_scores, services = json.dumps(r.top_ids), json.dumps(r.top_scores), json.dumps(r.services)
+    return (
+        r.at,
+        r.channel,
+        r.client,
+        r.session,
+        r.query,
+        r.template,
+        r.match,
+        top_ids,
+        top_scores,
+        r.took_ms,
+        r.vector,
+        services,
+        answer,
+    )
+
+
+def search_of(row: Sequence[Any]) -> SearchRecord:
+    """A row of SEARCH_COLUMNS (without `answer`) as a search."""
+    at, channel, client, session, query, template, match, top_ids, top_scores, took_ms, vector, services = row[:12]
+    return SearchRecord(
+        at,
+        channel,
+        client,
+        session,
+        query,
+        template,
+        match,
+        json.loads(top_ids),
+        json.loads(top_scores),
+        took_ms,
+        bytes(vector or b""),
+        json.loads(services),
+    )
+
+
+def vote_of(row: Sequence[Any]) -> VoteRecord:
+    """A row of VOTE_COLUMNS as a vote ("withdrawn" for one taken back)."""
+    at, client, query, template, article_id, vote, generation, vector, withdrawn = row
+    vote = vote if withdrawn is None else "withdrawn"
+    return VoteRecord(at, client, query, template, article_id, vote, generation, bytes(vector or b""))
+
+
+def stored_of(row: Sequence[Any]) -> StoredVote:
+    """A row of STORED_COLUMNS as the ranking reads votes."""
+    at, client, template, article_id, vote, vector, withdrawn, changed = row
+    vote = vote if withdrawn is None else "withdrawn"
+    return StoredVote(at, client, template, article_id, vote, bytes(vector or b""), changed)

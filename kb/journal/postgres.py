@@ -11,7 +11,7 @@ once."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import secrets
 import threading
 import time
@@ -19,7 +19,20 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from kb.journal.base import SCHEMA_VERSION, JournalUnavailable, SearchRecord, StoredVote, VoteRecord
+from kb.journal.base import (
+    SCHEMA_VERSION,
+    SEARCH_COLUMNS,
+    STORED_COLUMNS,
+    VOTE_COLUMNS,
+    JournalUnavailable,
+    SearchRecord,
+    StoredVote,
+    VoteRecord,
+    search_of,
+    search_row,
+    stored_of,
+    vote_of,
+)
 
 CONNECT_TIMEOUT = 3  # seconds to reach the database
 STATEMENT_TIMEOUT_MS = 5000  # the longest any one query may run
@@ -117,18 +130,20 @@ class PostgresJournal:
                     (str(v),),
                 )
 
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """One statement in its own transaction; its rows (none for a write without RETURNING)."""
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection of the pool; a database error (the pool's timeout too) as JournalUnavailable."""
         try:
             with self.pool.connection() as conn:
-                cur = conn.execute(sql, args)
-                return list(cur.fetchall()) if cur.description else [(cur.rowcount,)]
+                yield conn
         except self._psycopg.Error as e:
             raise JournalUnavailable(f"the journal database {self.path} failed ({_reason(e)})") from None
-        except Exception as e:  # noqa: BLE001 - the pool's own timeout when the database is gone
-            if type(e).__name__ == "PoolTimeout":
-                raise JournalUnavailable(f"the journal database {self.path} cannot be reached ({_reason(e)})") from None
-            raise
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One statement in its own transaction; its rows (its row count for a write without RETURNING)."""
+        with self._connection() as conn:
+            cur = conn.execute(sql, args)
+            return list(cur.fetchall()) if cur.description else [(cur.rowcount,)]
 
     def ping(self) -> str | None:
         """None when the database answers within PING_TIMEOUT, else why not (for /readyz, which a
@@ -176,80 +191,30 @@ class PostgresJournal:
         return int(rows[0][0])
 
     def votes(self, since: float = 0.0) -> list[StoredVote]:
-        rows = self._run(
-            "SELECT at, client, template, article_id, vote, vector, withdrawn, changed FROM votes "
-            "WHERE changed >= %s ORDER BY changed",
-            (since,),
-        )
-        return [
-            StoredVote(r[0], r[1], r[2], r[3], r[4] if r[6] is None else "withdrawn", bytes(r[5] or b""), r[7])
-            for r in rows
-        ]
+        rows = self._run(f"SELECT {STORED_COLUMNS} FROM votes WHERE changed >= %s ORDER BY changed", (since,))
+        return [stored_of(r) for r in rows]
 
     def vote_rows(self, since: float, until: float | None = None) -> Iterator[VoteRecord]:
         rows = self._run(
-            "SELECT at, client, query, template, article_id, vote, generation, vector, withdrawn FROM votes "
-            "WHERE at >= %s AND at < %s ORDER BY at",
+            f"SELECT {VOTE_COLUMNS} FROM votes WHERE at >= %s AND at < %s ORDER BY at",
             (since, until if until is not None else 1e12),
         )
-        for r in rows:
-            vote = r[5] if r[8] is None else "withdrawn"
-            yield VoteRecord(r[0], r[1], r[2], r[3], r[4], vote, r[6], bytes(r[7] or b""))
+        return (vote_of(r) for r in rows)
 
     # -- the query log ----------------------------------------------------------------------
 
     def add_searches(self, records: Iterable[SearchRecord]) -> None:
-        rows = [
-            (
-                r.at,
-                r.channel,
-                r.client,
-                r.session,
-                r.query,
-                r.template,
-                r.match,
-                json.dumps(r.top_ids),
-                json.dumps(r.top_scores),
-                r.took_ms,
-                r.vector,
-                json.dumps(r.services),
-                r.top_ids[0] if r.top_ids and r.match != "none" else None,
-            )
-            for r in records
-        ]
-        if not rows:
-            return
-        try:
-            with self.pool.connection() as conn, conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO searches (at, channel, client, session, query, template, match, top_ids, "
-                    "top_scores, took_ms, vector, services, answer) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                    rows,
-                )
-        except self._psycopg.Error as e:
-            raise JournalUnavailable(f"the journal database {self.path} failed ({_reason(e)})") from None
+        rows = [search_row(r) for r in records]
+        if rows:
+            with self._connection() as conn, conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO searches ({SEARCH_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})", rows)
 
     def searches(self, since: float, until: float | None = None) -> Iterator[SearchRecord]:
         rows = self._run(
-            "SELECT at, channel, client, session, query, template, match, top_ids, top_scores, took_ms, vector, "
-            "services FROM searches WHERE at >= %s AND at < %s ORDER BY at, id",
+            f"SELECT {SEARCH_COLUMNS} FROM searches WHERE at >= %s AND at < %s ORDER BY at, id",
             (since, until if until is not None else 1e12),
         )
-        for r in rows:
-            yield SearchRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                json.loads(r[7]),
-                json.loads(r[8]),
-                r[9],
-                bytes(r[10] or b""),
-                json.loads(r[11]),
-            )
+        return (search_of(r) for r in rows)
 
     def answers(self, after: int = 0) -> tuple[dict[str, tuple[int, float]], int]:
         last = int(self._run("SELECT coalesce(max(id), 0) FROM searches")[0][0])
@@ -261,12 +226,9 @@ class PostgresJournal:
         return {r[0]: (int(r[1]), float(r[2])) for r in rows}, last
 
     def purge(self, before: float, votes: bool = True) -> tuple[int, int]:
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                s = conn.execute("DELETE FROM searches WHERE at < %s", (before,)).rowcount
-                v = conn.execute("DELETE FROM votes WHERE at < %s", (before,)).rowcount if votes else 0
-        except self._psycopg.Error as e:
-            raise JournalUnavailable(f"the journal database {self.path} failed ({_reason(e)})") from None
+        with self._connection() as conn, conn.transaction():
+            s = conn.execute("DELETE FROM searches WHERE at < %s", (before,)).rowcount
+            v = conn.execute("DELETE FROM votes WHERE at < %s", (before,)).rowcount if votes else 0
         return s, v
 
     def salt(self) -> str:

@@ -4,14 +4,28 @@ newer kb is refused, never recreated: it stays where it is for a person to look 
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from kb.journal.base import FILE, LEGACY, SCHEMA_VERSION, JournalUnavailable, SearchRecord, StoredVote, VoteRecord
+from kb.journal.base import (
+    FILE,
+    LEGACY,
+    SCHEMA_VERSION,
+    SEARCH_COLUMNS,
+    STORED_COLUMNS,
+    VOTE_COLUMNS,
+    JournalUnavailable,
+    SearchRecord,
+    StoredVote,
+    VoteRecord,
+    search_of,
+    search_row,
+    stored_of,
+    vote_of,
+)
 
 __all__ = ["FILE", "LEGACY", "JournalUnavailable", "SQLiteJournal"]
 
@@ -130,75 +144,31 @@ class SQLiteJournal:
             return cur.rowcount
 
     def votes(self, since: float = 0.0) -> list[StoredVote]:
-        rows = self._conn().execute(
-            "SELECT at, client, template, article_id, vote, vector, withdrawn, changed FROM votes "
-            "WHERE changed >= ? ORDER BY changed",
-            (since,),
-        )
-        return [
-            StoredVote(r[0], r[1], r[2], r[3], r[4] if r[6] is None else "withdrawn", r[5] or b"", r[7]) for r in rows
-        ]
+        rows = self._conn().execute(f"SELECT {STORED_COLUMNS} FROM votes WHERE changed >= ? ORDER BY changed", (since,))
+        return [stored_of(r) for r in rows]
 
     def vote_rows(self, since: float, until: float | None = None) -> Iterator[VoteRecord]:
         rows = self._conn().execute(
-            "SELECT at, client, query, template, article_id, vote, generation, vector, withdrawn FROM votes "
-            "WHERE at >= ? AND at < ? ORDER BY at",
+            f"SELECT {VOTE_COLUMNS} FROM votes WHERE at >= ? AND at < ? ORDER BY at",
             (since, until if until is not None else 1e12),
         )
-        for r in rows:
-            yield VoteRecord(r[0], r[1], r[2], r[3], r[4], r[5] if r[8] is None else "withdrawn", r[6], r[7] or b"")
+        return (vote_of(r) for r in rows)
 
     # -- the query log ----------------------------------------------------------------------
 
     def add_searches(self, records: Iterable[SearchRecord]) -> None:
-        rows = [
-            (
-                r.at,
-                r.channel,
-                r.client,
-                r.session,
-                r.query,
-                r.template,
-                r.match,
-                json.dumps(r.top_ids),
-                json.dumps(r.top_scores),
-                r.took_ms,
-                r.vector,
-                json.dumps(r.services),
-                r.top_ids[0] if r.top_ids and r.match != "none" else None,
-            )
-            for r in records
-        ]
+        rows = [search_row(r) for r in records]
         if rows:
             conn = self._conn()
             with conn:
-                conn.executemany(
-                    "INSERT INTO searches (at, channel, client, session, query, template, match, top_ids, top_scores, "
-                    "took_ms, vector, services, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
+                conn.executemany(f"INSERT INTO searches ({SEARCH_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
 
     def searches(self, since: float, until: float | None = None) -> Iterator[SearchRecord]:
         rows = self._conn().execute(
-            "SELECT at, channel, client, session, query, template, match, top_ids, top_scores, took_ms, vector, "
-            "services FROM searches WHERE at >= ? AND at < ? ORDER BY at, id",
+            f"SELECT {SEARCH_COLUMNS} FROM searches WHERE at >= ? AND at < ? ORDER BY at, id",
             (since, until if until is not None else 1e12),
         )
-        for r in rows:
-            yield SearchRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                json.loads(r[7]),
-                json.loads(r[8]),
-                r[9],
-                r[10] or b"",
-                json.loads(r[11]),
-            )
+        return (search_of(r) for r in rows)
 
     def answers(self, after: int = 0) -> tuple[dict[str, tuple[int, float]], int]:
         conn = self._conn()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -172,33 +173,18 @@ def _chat_origin(form: dict[str, str], channel: str) -> Origin:
 @bp.post("/slack")
 def slack() -> Any:
     hooks = _hooks()
-    if hooks.slack is None:
-        raise NotFound("the Slack hook is off: set KB_SLACK_SIGNING_SECRET to the Slack app's signing secret")
-    raw = request.get_data(cache=True)
-    hooks.slack.verify(request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature"), raw)
+    raw = _signed_by_slack(hooks)
     form = _form(raw)
     text = form.get("text", "").strip()
     if not text:
         return slack_text(USAGE)
-    kb, base, who, count = hooks.kb, _base(hooks), _chat_origin(form, "slack"), _counted("slack")
-
-    def work() -> dict[str, Any]:
-        response = kb.search(text, k=RESULTS, origin=who)
-        count(response.match)
-        draft = kb.draft(text).command if response.match == "none" and response.novel else None
-        return slack_message(response, text, base, draft)
-
-    ack = slack_text("Searching kb... the answer follows in a few seconds.")
-    return hooks.replier.reply(work, lambda e: slack_text(f"kb could not search: {e}"), ack, form.get("response_url"))
+    return _answer_command(hooks, form, text, "slack", slack_message, slack_text)
 
 
 @bp.post("/slack/actions")
 def slack_actions() -> Any:
     hooks = _hooks()
-    if hooks.slack is None:
-        raise NotFound("the Slack hook is off: set KB_SLACK_SIGNING_SECRET to the Slack app's signing secret")
-    raw = request.get_data(cache=True)
-    hooks.slack.verify(request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature"), raw)
+    raw = _signed_by_slack(hooks)
     payload = _json(_form(raw).get("payload", "").encode())
     if not isinstance(payload, dict):
         raise BadQuery("`payload` must be Slack's interaction JSON object")
@@ -238,15 +224,35 @@ def mattermost() -> Any:
     text = form.get("text", "").strip()
     if not text:
         return mattermost_text(USAGE.replace("/kb", form.get("command") or "/kb"))
-    kb, base, who, count = hooks.kb, _base(hooks), _chat_origin(form, "mattermost"), _counted("mattermost")
+    return _answer_command(hooks, form, text, "mattermost", mattermost_message, mattermost_text)
+
+
+def _signed_by_slack(hooks: Hooks) -> bytes:
+    """The request's body, once its Slack signature is verified (404 while the hook is off)."""
+    if hooks.slack is None:
+        raise NotFound("the Slack hook is off: set KB_SLACK_SIGNING_SECRET to the Slack app's signing secret")
+    raw = request.get_data(cache=True)
+    hooks.slack.verify(request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature"), raw)
+    return raw
+
+
+def _answer_command(
+    hooks: Hooks,
+    form: dict[str, str],
+    text: str,
+    channel: str,
+    message: Callable[..., dict[str, Any]],
+    plain: Callable[[str], dict[str, Any]],
+) -> Any:
+    """A slash command's search, answered at once when it is quick, else acknowledged and answered
+    at `response_url` (kb/chat_reply.py); `message` renders a response, `plain` a line of text."""
+    kb, base, who, count = hooks.kb, _base(hooks), _chat_origin(form, channel), _counted(channel)
 
     def work() -> dict[str, Any]:
         response = kb.search(text, k=RESULTS, origin=who)
         count(response.match)
         draft = kb.draft(text).command if response.match == "none" and response.novel else None
-        return mattermost_message(response, text, base, draft)
+        return message(response, text, base, draft)
 
-    ack = mattermost_text("Searching kb... the answer follows in a few seconds.")
-    return hooks.replier.reply(
-        work, lambda e: mattermost_text(f"kb could not search: {e}"), ack, form.get("response_url")
-    )
+    ack = plain("Searching kb... the answer follows in a few seconds.")
+    return hooks.replier.reply(work, lambda e: plain(f"kb could not search: {e}"), ack, form.get("response_url"))
