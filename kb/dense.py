@@ -108,11 +108,15 @@ class DenseIndex:
         return cls.build(new, kind)
 
     @classmethod
-    def load(cls, gen: Generation) -> DenseIndex:
+    def load(cls, gen: Generation, mapped: bool = False) -> DenseIndex:
+        """The generation's index; `mapped`: its vectors and graph memory-mapped read-only from
+        the file instead of read into memory - a server's, so the page cache holds one copy for
+        all the workers of `kb serve --workers N` (an index to extend is read, not mapped)."""
         import faiss
 
         try:
-            index = faiss.read_index(str(gen.file("dense")))
+            flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mapped else 0
+            index = faiss.read_index(str(gen.file("dense")), flags)
             ids = np.load(gen.file("dense_ids")) if gen.has("dense_ids") else None
             return cls(index, ids)
         except Exception as e:  # noqa: BLE001 - truncated or corrupt files
@@ -201,7 +205,7 @@ class DenseChannel(Channel):
         # each other, and under concurrent requests that made a 43k-vector search 5x slower.
         faiss.omp_set_num_threads(1)
         gen = ctx.generation
-        index = DenseIndex.load(gen)
+        index = DenseIndex.load(gen, mapped=True)
         if index.chunks != len(ctx.catalog.chunk_article):
             raise gen.corrupt("its vector and chunk counts differ")
         onnx, tokenizer = gen.model_file("onnx"), gen.model_file("tokenizer")
