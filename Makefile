@@ -8,7 +8,7 @@ PORT    ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint fuzz check bench bench-quality bench-history bench-journal bench-gaps bench-triage bench-hooks screenshots clean
+.PHONY: setup run test lint fuzz check bench bench-quality bench-history bench-journal bench-gaps bench-triage bench-hooks bench-workers screenshots clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,10 @@ bench-gaps: setup
 # The alert hook's latency over HTTP: a group of 10 alerts, 1,000 alerts in one payload (README "Integrations").
 bench-hooks: setup
 	$(BIN)/python bench/hooks.py
+
+# `kb serve` with 1 worker against 2, 16 clients: demo, 10k and 100k (bench/README "Workers").
+bench-workers: setup
+	$(BIN)/python bench/workers.py
 
 # Log triage: the CLI on 10k / 100k synthetic lines, searches during a server's triage, and the
 # logs corpus triaged against searching each line alone (README "Log triage").

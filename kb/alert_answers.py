@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -21,6 +20,7 @@ from kb.alerts import Alert, AlertGroup
 from kb.journal import Origin
 from kb.journal.keys import template_of_masked
 from kb.normalize import mask_volatile
+from kb.seen import Memory, Seen
 
 if TYPE_CHECKING:
     from kb.core import KnowledgeBase
@@ -29,33 +29,6 @@ if TYPE_CHECKING:
 
 RESULTS = 3  # articles per alert
 MAX_SEARCHES = 100  # distinct alert texts searched per notification; more are acknowledged unsearched
-
-
-class Seen:
-    """The keys seen last (bounded, oldest forgotten first); safe across threads."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._keys
-
-    def add(self, key: Hashable) -> bool:
-        """Remember `key`; whether it was new."""
-        with self._lock:
-            new = key not in self._keys
-            self._keys[key] = None
-            self._keys.move_to_end(key)
-            while len(self._keys) > self.size:
-                self._keys.popitem(last=False)
-            return new
-
-    def discard(self, key: Hashable) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -197,11 +170,11 @@ class AlertDesk:
     """Answers alert notifications over a KnowledgeBase; remembers which alerts it has logged, so
     a repeat notification of the same firing is answered again but not logged again."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, logged: Memory | None = None) -> None:
         self.kb = kb
         self._exact: ExactMatches | None = None
         self._exact_lock = threading.Lock()
-        self.logged = Seen()
+        self.logged = logged if logged is not None else Seen()
 
     def exact_matches(self, idx: Index) -> ExactMatches:
         """The frontmatter keys of the serving generation (read again when a new one serves)."""

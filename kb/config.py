@@ -49,6 +49,7 @@ class Settings:
     slack_signing_secret: str | None = None  # verifies Slack's requests; unset: the Slack hooks are 404
     mattermost_token: str | None = None  # the Mattermost slash command's token; unset: that hook is 404
     public_url: str | None = None  # where people reach kb, for links in chat; unset: the URL a hook was called at
+    run_dir: Path | None = None  # the directory the workers of one `kb serve --workers N` share (set by its master)
 
     def __post_init__(self) -> None:
         if self.faiss not in FAISS_KINDS:

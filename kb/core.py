@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import shlex
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kb import store
 from kb.config import DEFAULT_K, Settings
@@ -53,7 +54,7 @@ class KnowledgeBase:
         self.lone_threads = lone_threads
         self.background_reload = background_reload
         self.isolate_triage = isolate_triage
-        self._triage_slot = threading.Semaphore(1)  # one triage at a time: each can use a core for seconds
+        self._triage_slot = TriageSlot(settings.run_dir)  # one at a time: each can use a core for seconds
         self._index: Index | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -327,8 +328,7 @@ class KnowledgeBase:
         from kb.triage.run import run_triage
 
         idx = self.index()  # no index: say so before reading 50 MB
-        free = self._triage_slot.acquire() if wait is None else self._triage_slot.acquire(timeout=wait)
-        if not free:
+        if not self._triage_slot.acquire(wait):
             raise TriageBusy("another triage is running on this server - try again in a few seconds")
         try:
             result = run_triage(
@@ -575,3 +575,40 @@ class KnowledgeBase:
         votes = FeedbackIndex(journal)
         votes.refresh(force=True)
         return votes
+
+
+class TriageSlot:
+    """One triage at a time in this process and, under `kb serve --workers N` (a `shared`
+    directory), on this machine: each mines in a worker process that may take a core and up to
+    3 GiB (kb/triage/worker.py)."""
+
+    def __init__(self, shared: Path | None) -> None:
+        self.sem = threading.Semaphore(1)
+        self.file = shared / "triage.lock" if shared is not None else None
+        self._held: IO[str] | None = None
+
+    def acquire(self, wait: float | None) -> bool:
+        """True once the slot is ours; False after `wait` seconds (None: wait as long as it takes)."""
+        deadline = None if wait is None else time.monotonic() + wait
+        if not (self.sem.acquire() if wait is None else self.sem.acquire(timeout=wait)):
+            return False
+        if self.file is None:
+            return True
+        lock = self.file.open("a")
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._held = lock
+                return True
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    lock.close()
+                    self.sem.release()
+                    return False
+                time.sleep(0.05)
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.close()  # closing the file releases its lock
+            self._held = None
+        self.sem.release()

@@ -9,10 +9,12 @@ once per firing (fingerprint + startsAt): a repeat notification of the same grou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kb.alert_answers import AlertAnswer, GroupAnswer, Seen
+from kb.alert_answers import AlertAnswer, GroupAnswer
 from kb.outbound import Post, Poster
+from kb.seen import Memory, Seen
 
 MAX_ATTACHMENTS = 20  # alerts shown in one message; the rest are counted
 MAX_SUMMARY = 600  # characters of a root cause or fix
@@ -85,11 +87,18 @@ def message(answer: GroupAnswer, alerts: list[AlertAnswer]) -> dict[str, Any]:
 class Forwarder:
     """Posts each notification's newly firing, searched alerts to KB_FORWARD_URL, once."""
 
-    def __init__(self, url: str, poster: Poster) -> None:
+    def __init__(
+        self,
+        url: str,
+        poster: Poster,
+        on_duplicate: Callable[[], None] | None = None,
+        forwarded: Memory | None = None,
+    ) -> None:
         self.url = url
         self.poster = poster
-        self.forwarded = Seen()  # alert keys posted or being posted
+        self.forwarded = forwarded if forwarded is not None else Seen()  # alert keys posted or being posted
         self.duplicates = 0  # alerts not posted again
+        self.on_duplicate = on_duplicate
 
     def forward(self, answer: GroupAnswer) -> int:
         """Queue the message (nothing when no alert is new); how many alerts it holds."""
@@ -101,6 +110,8 @@ class Forwarder:
                 fresh.append(a)
             else:
                 self.duplicates += 1
+                if self.on_duplicate is not None:
+                    self.on_duplicate()
         if not fresh:
             return 0
         keys = [a.alert.key for a in fresh]

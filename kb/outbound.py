@@ -42,9 +42,12 @@ def post_json(url: str, body: dict[str, Any], timeout: float = TIMEOUT) -> int:
 class Poster:
     """One worker thread that sends posts in order; counts what became of each, per kind."""
 
-    def __init__(self, timeout: float = TIMEOUT, size: int = QUEUE) -> None:
+    def __init__(
+        self, timeout: float = TIMEOUT, size: int = QUEUE, observe: Callable[[str, str], None] | None = None
+    ) -> None:
         self.timeout = timeout
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.observe = observe  # told each (kind, outcome) too: /metrics
         self._queue: queue.Queue[Post | None] = queue.Queue(size)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -80,6 +83,8 @@ class Poster:
         """Count one post's outcome (also for a post that could not even be made)."""
         with self._lock:
             self.counts[(kind, outcome)] += 1
+        if self.observe is not None:
+            self.observe(kind, outcome)
 
     def _start(self) -> None:
         with self._lock:

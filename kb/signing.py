@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
 import time
 
 from kb.errors import Unauthorized
+from kb.seen import Memory, Seen
 
 MAX_AGE = 300  # seconds a signed request stays valid (Slack's own advice)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -26,11 +26,12 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
 class SlackVerifier:
     """Checks Slack's signatures, and refuses a signature it has accepted before (a replay)."""
 
-    def __init__(self, secret: str, max_age: float = MAX_AGE) -> None:
+    def __init__(self, secret: str, max_age: float = MAX_AGE, accepted: Memory | None = None) -> None:
         self.secret = secret
         self.max_age = max_age
-        self._accepted: dict[str, float] = {}  # signature -> when it stops being valid
-        self._lock = threading.Lock()
+        # Signatures accepted: a replay older than max_age is refused by its timestamp, so the
+        # memory needs only the last few minutes' (10,000 is 33 commands a second for 5 minutes).
+        self.accepted = accepted if accepted is not None else Seen(10_000)
 
     def verify(self, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None) -> None:
         """Unauthorized unless the request is signed with the secret, recent, and new."""
@@ -46,12 +47,8 @@ class SlackVerifier:
         expected = slack_signature(self.secret, timestamp, body)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise Unauthorized("the Slack signature does not match this request (check KB_SLACK_SIGNING_SECRET)")
-        with self._lock:
-            if len(self._accepted) > 10_000:
-                self._accepted = {s: t for s, t in self._accepted.items() if t > now}
-            if self._accepted.get(signature, 0.0) > now:
-                raise Unauthorized("this signed request was received before: refused as a replay")
-            self._accepted[signature] = int(timestamp) + self.max_age + 1
+        if not self.accepted.add(signature):
+            raise Unauthorized("this signed request was received before: refused as a replay")
 
 
 def verify_mattermost(expected: str, form_token: str | None, authorization: str | None) -> None:

@@ -91,7 +91,9 @@ def runner():
 
 
 @contextlib.contextmanager
-def serve_process(articles: Path, index: Path, data: Path, ready: str = "/readyz", **env: str):
+def serve_process(
+    articles: Path, index: Path, data: Path, ready: str = "/readyz", serve_args: tuple[str, ...] = (), **env: str
+):
     """`kb serve` as a real process on a free port; yields its base URL once `ready` (/readyz:
     an index is loaded; /healthz: the process is up) answers."""
     with socket.socket() as s:
@@ -102,8 +104,8 @@ def serve_process(articles: Path, index: Path, data: Path, ready: str = "/readyz
     log = data / "serve.log"  # a file, not a pipe: a full pipe would block the server
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(kb), "--articles", str(articles), "--index", str(index), "serve", "--port", str(port)],
-            env={**os.environ, "KB_DATA": str(data), **env},
+            [str(kb), "--articles", str(articles), "--index", str(index), "serve", "--port", str(port), *serve_args],
+            env={**os.environ, "KB_DATA": str(data), "KB_WORKERS": "1", **env},  # tests/test_workers.py: 2
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -4,6 +4,8 @@ newer kb is refused, never recreated: it stays where it is for a person to look 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import secrets
 import sqlite3
 import threading
@@ -50,6 +52,19 @@ MIGRATIONS = {
 }
 
 
+@contextlib.contextmanager
+def _migrating(file: Path) -> Iterator[None]:
+    """One process at a time checks and migrates the file: the workers of `kb serve --workers N`
+    open it together, and two creating its tables at once made the second fail ("table votes
+    already exists")."""
+    with file.with_name(file.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class SQLiteJournal:
     """The journal in one SQLite file."""
 
@@ -59,24 +74,29 @@ class SQLiteJournal:
         self._local = threading.local()
         data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            conn = self._conn()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise JournalUnavailable(
-                    f"{self.file} was written by a newer kb (schema {version}, this kb reads {SCHEMA_VERSION}); "
-                    "it is left as it is - upgrade kb, or point KB_DATA elsewhere"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                with conn:
-                    conn.executescript(MIGRATIONS[v])
-                    conn.execute(f"PRAGMA user_version = {v}")
-            if version == 0:
-                self._import_legacy(conn)
-            conn.execute("SELECT count(*) FROM votes").fetchone()
-        except sqlite3.DatabaseError as e:
+            with _migrating(self.file):
+                self._open()
+        except (sqlite3.DatabaseError, OSError) as e:
             raise JournalUnavailable(
                 f"{self.file} cannot be read ({e}); it is left as it is - move it away to start a new one"
             ) from None
+
+    def _open(self) -> None:
+        """Check the file's schema and migrate it (one process at a time: see _migrating)."""
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalUnavailable(
+                f"{self.file} was written by a newer kb (schema {version}, this kb reads {SCHEMA_VERSION}); "
+                "it is left as it is - upgrade kb, or point KB_DATA elsewhere"
+            )
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            with conn:
+                conn.executescript(MIGRATIONS[v])
+                conn.execute(f"PRAGMA user_version = {v}")
+        if version == 0:
+            self._import_legacy(conn)
+        conn.execute("SELECT count(*) FROM votes").fetchone()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

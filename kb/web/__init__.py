@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     errors.init_app(app)
     metrics.init_app(app)
     ratelimit.init_app(app, settings.rate_limit)  # before auth: it also slows down token guessing
-    triage.init_app(app)  # before auth: its bodies' limits must be raised before the CSRF check reads them
+    triage.init_app(app, settings)  # before auth: its bodies' limits must be raised before the CSRF check reads them
     auth.init_app(app, settings)
     origins.init_app(app)
     app.register_blueprint(api.bp)

@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from prometheus_client import Counter
-from prometheus_client.core import CounterMetricFamily
 
 from kb.alert_answers import AlertDesk
 from kb.alerts import parse_payload
@@ -31,6 +30,7 @@ from kb.errors import BadQuery, KBError, NotFound
 from kb.forward import Forwarder
 from kb.journal import Origin
 from kb.outbound import OUTCOMES, Post, Poster
+from kb.seen import Memory, SharedSeen
 from kb.signing import SlackVerifier, verify_mattermost
 from kb.web.origins import origin
 
@@ -56,15 +56,38 @@ class Hooks:
 
 def init_app(app: Flask, settings: Settings) -> None:
     kb: KnowledgeBase = app.extensions["kb"]
-    poster = Poster()
-    registry = app.extensions["kb_metrics"].registry
+    registry = app.extensions["kb_metrics"].values  # None under `kb serve --workers` (shared files)
+    posts = {
+        kind: Counter(name, text, ["outcome"], registry=registry)
+        for kind, name, text in (
+            ("forward", "kb_forward_messages", "Alert answers posted to KB_FORWARD_URL, by outcome"),
+            ("reply", "kb_chat_replies", "Chat answers posted to a command's response_url, by outcome"),
+        )
+    }
+    for counter in posts.values():
+        for outcome in OUTCOMES:
+            counter.labels(outcome)  # shown at 0 from the start
+    duplicates = Counter(
+        "kb_forward_duplicates", "Alerts not forwarded again (same fingerprint and startsAt)", registry=registry
+    )
+    poster = Poster(observe=lambda kind, outcome: posts[kind].labels(outcome).inc())
+    shared = settings.run_dir / "seen.sqlite" if settings.run_dir else None  # kb serve --workers N
+
+    def memory(kind: str, size: int) -> Memory | None:
+        return SharedSeen(shared, kind, size) if shared else None
+
+    forwarder = None
+    if settings.forward_url:
+        forwarded = memory("forwarded", 50_000)
+        forwarder = Forwarder(settings.forward_url, poster, on_duplicate=duplicates.inc, forwarded=forwarded)
+    secret = settings.slack_signing_secret
     hooks = Hooks(
         kb=kb,
-        desk=AlertDesk(kb),
+        desk=AlertDesk(kb, logged=memory("logged", 50_000)),
         poster=poster,
         replier=Replier(poster),
-        forwarder=Forwarder(settings.forward_url, poster) if settings.forward_url else None,
-        slack=SlackVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None,
+        forwarder=forwarder,
+        slack=SlackVerifier(secret, accepted=memory("slack", 10_000)) if secret else None,
         mattermost_token=settings.mattermost_token,
         public_url=settings.public_url,
         alerts=Counter(
@@ -74,31 +97,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             registry=registry,
         ),
     )
-    registry.register(_Posts(hooks))
     app.extensions["kb_hooks"] = hooks
     app.register_blueprint(bp)
-
-
-class _Posts:
-    """What became of the posts kb sent (forwards, late chat answers), for /metrics."""
-
-    def __init__(self, hooks: Hooks) -> None:
-        self.hooks = hooks
-
-    def collect(self) -> Any:
-        poster = self.hooks.poster
-        for kind, name, text in (
-            ("forward", "kb_forward_messages", "Alert answers posted to KB_FORWARD_URL, by outcome"),
-            ("reply", "kb_chat_replies", "Chat answers posted to a command's response_url, by outcome"),
-        ):
-            family = CounterMetricFamily(name, text, labels=["outcome"])
-            for outcome in OUTCOMES:
-                family.add_metric([outcome], poster.count(kind, outcome))
-            yield family
-        forwarder = self.hooks.forwarder
-        dup = CounterMetricFamily("kb_forward_duplicates", "Alerts not forwarded again (same fingerprint and startsAt)")
-        dup.add_metric([], forwarder.duplicates if forwarder else 0)
-        yield dup
 
 
 def _counted(channel: str) -> Any:

@@ -4,6 +4,7 @@ is one call into the KnowledgeBase."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -58,13 +59,14 @@ def readyz() -> Any:
     s = _kb().status()
     if not s.ready:
         assert s.error is not None
-        return {"status": "unavailable", **error_body(s.error.code, str(s.error))}, 503
+        return {"status": "unavailable", **error_body(s.error.code, str(s.error)), "pid": os.getpid()}, 503
     body = {
         "status": "ready",
         "generation": s.generation,
         "articles": s.articles,
         "built_at": s.built_at,
         "git_commit": s.git_commit,
+        "pid": os.getpid(),  # which process answered: one of `kb serve --workers N`, or the only one
     }
     if s.reload_error:
         body["reload_error"] = s.reload_error

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -104,13 +105,16 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def make_server(app: Any, host: str, port: int, threads: int, timeouts: Timeouts | None = None) -> Any:
-    """A waitress server for `app`, not yet running (`.run()`); OSError when it cannot bind."""
+def make_server(
+    app: Any, host: str, port: int, threads: int, timeouts: Timeouts | None = None, sock: socket.socket | None = None
+) -> Any:
+    """A waitress server for `app`, not yet running (`.run()`); OSError when it cannot bind.
+    With `sock` it serves that listening socket (a worker of `kb serve --workers`) instead."""
     timeouts = timeouts or Timeouts()
+    where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
     server = create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         ident="kb",
         connection_limit=CONNECTION_LIMIT,

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
+from kb.config import Settings
 from kb.core import KnowledgeBase
 from kb.errors import BadQuery, KBError, NotALog
 from kb.journal import Origin
@@ -37,10 +38,11 @@ def _jobs() -> TriageJobs:
     return jobs
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """The page and its jobs. Call before the CSRF check is installed: a triage's body may be
     10 MB, so its limits are raised before anything reads the form."""
-    app.extensions["kb_triage_jobs"] = TriageJobs()
+    shared = settings.run_dir  # under `kb serve --workers N`: where the workers see each other's jobs
+    app.extensions["kb_triage_jobs"] = TriageJobs(shared / "triage" if shared else None)
 
     @app.before_request
     def _triage_limits() -> None:
