@@ -76,6 +76,8 @@ bench-hooks: setup
 
 # `kb serve` with 1 worker against 2, 16 clients: demo, 10k and 100k (bench/README "Workers").
 bench-workers: setup
+	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || echo "warning: could not install wrk"
 	$(BIN)/python bench/workers.py
 
 # Log triage: the CLI on 10k / 100k synthetic lines, searches during a server's triage, and the

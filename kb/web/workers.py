@@ -115,8 +115,7 @@ class Master:
             code = 1
             try:
                 _die_with_parent()
-                for s in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(s, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the worker's server sets its own
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the master, which stops us
                 values = sys.modules.get("prometheus_client.values")
                 if values is not None:  # imported before the fork: it picked its value store then
