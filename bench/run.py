@@ -167,10 +167,8 @@ def load(base: str, seconds: float, queries: list[str], clients: int = 16) -> tu
     return ok[0] / (time.perf_counter() - started), ok[0], len(bad)
 
 
-def wrk(base: str, seconds: int, queries: list[str], clients: int = 16) -> dict[str, float] | None:
-    """Load with wrk (a C load generator: its own CPU use stays small), distinct short queries."""
-    if not shutil.which("wrk"):
-        return None
+def wrk_script(queries: list[str]) -> Path:
+    """A wrk script that posts the queries in turn as searches."""
     script = OUT / "queries.lua"
     bodies = ",\n".join(json.dumps(json.dumps({"query": q, "k": 10})) for q in queries)
     script.write_text(
@@ -178,6 +176,14 @@ def wrk(base: str, seconds: int, queries: list[str], clients: int = 16) -> dict[
         "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
         "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
     )
+    return script
+
+
+def wrk(base: str, seconds: int, queries: list[str], clients: int = 16) -> dict[str, float] | None:
+    """Load with wrk (a C load generator: its own CPU use stays small), distinct short queries."""
+    if not shutil.which("wrk"):
+        return None
+    script = wrk_script(queries)
     # Two wrk threads drive 16 connections easily; more would only take CPU from the server on
     # this 2-core machine, since the load generator runs beside it.
     cmd = [

@@ -33,7 +33,7 @@ OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import free_port, post, short_queries  # noqa: E402
+from run import free_port, post, short_queries, wrk_script  # noqa: E402
 
 # (label, processes, --workers each, --threads per worker); two processes are two replicas on
 # their own ports sharing a PostgreSQL journal, each loaded by half the clients.
@@ -84,13 +84,7 @@ def memory(pids: list[int]) -> tuple[float, float]:
 
 
 def wrk(base: str, seconds: int, queries: list[str], clients: int = 16) -> dict[str, float]:
-    script = OUT / "queries.lua"
-    bodies = ",\n".join(json.dumps(json.dumps({"query": q, "k": 10})) for q in queries)
-    script.write_text(
-        "local bodies = {\n" + bodies + "\n}\nlocal i = 0\n"
-        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
-        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
-    )
+    script = wrk_script(queries)
     cmd = [
         "wrk",
         f"-t{max(1, clients // 8)}",

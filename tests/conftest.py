@@ -166,3 +166,18 @@ def alert_kb(built_index, tmp_path_factory) -> tuple[Path, Path]:
     shutil.copytree(built_index, index)
     build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
     return articles, index
+
+
+def publish_new_article(tmp_path: Path, index: Path, slug: str) -> str:
+    """Build `index` again from the fixture KB plus one article (kb/<slug>, about a "quasar flux
+    capacitor"); the new generation's name."""
+    from kb.indexer import build
+
+    articles = tmp_path / "articles"
+    shutil.copytree(FIXTURE_KB, articles)
+    (articles / "kb" / f"{slug}.md").write_text(
+        "---\ntitle: Quasar flux capacitor misaligned\ntype: kb\n---\n## Symptom\nThe quasar flux capacitor "
+        "reports misalignment errors.\n"
+    )
+    build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
+    return (index / "CURRENT").read_text().strip()

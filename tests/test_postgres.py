@@ -19,7 +19,7 @@ import pytest
 from kb.config import Settings
 from kb.core import KnowledgeBase
 from kb.journal import JournalUnavailable, Origin
-from tests.conftest import FIXTURE_KB, need, serve_process
+from tests.conftest import FIXTURE_KB, need, publish_new_article, serve_process
 from tests.postgres import binaries, fresh_database, postgres_server
 from tests.test_loop_server import WORDS
 
@@ -98,16 +98,7 @@ def test_two_replicas_share_votes_reindexes_and_lose_nothing_when_one_is_killed(
             time.sleep(0.25)
         assert now["feedback"]["solved"] == 1 and now["score"] > second["score"]  # A's vote ranks on B
 
-        from kb.indexer import build
-
-        articles = tmp_path / "articles"
-        shutil.copytree(FIXTURE_KB, articles)
-        (articles / "kb" / "replica-new.md").write_text(
-            "---\ntitle: Quasar flux capacitor misaligned\ntype: kb\n---\n## Symptom\nThe quasar flux capacitor "
-            "reports misalignment errors.\n"
-        )
-        build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
-        new = (index / "CURRENT").read_text().strip()
+        new = publish_new_article(tmp_path, index, "replica-new")
         deadline = time.monotonic() + 20
         while {_get(a + "/readyz")["generation"], _get(b + "/readyz")["generation"]} != {new}:
             assert time.monotonic() < deadline, "a replica did not pick up the new generation"

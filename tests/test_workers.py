@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from kb.config import Settings
 from kb.core import KnowledgeBase, TriageSlot
 from kb.errors import KBError
 from kb.journal.sqlite import SQLiteJournal
@@ -32,7 +31,7 @@ from kb.seen import SharedSeen
 from kb.triage.jobs import TriageJobs
 from kb.triage.result import Triage
 from kb.web.workers import Master
-from tests.conftest import FIXTURE_KB, serve_process
+from tests.conftest import FIXTURE_KB, publish_new_article, serve_process
 
 QUERY = "write failed: No space left on device"
 
@@ -103,16 +102,7 @@ def test_two_workers_share_the_port_the_index_and_the_counters(built_index, tmp_
             assert _metric(base, 'kb_http_requests_total{method="POST",route="/api/v1/search",status="200"}') == 41
 
         # A reindex is picked up by every worker (each runs its own reload thread).
-        from kb.indexer import build
-
-        articles = tmp_path / "articles"
-        shutil.copytree(FIXTURE_KB, articles)
-        (articles / "kb" / "workers-new.md").write_text(
-            "---\ntitle: Quasar flux capacitor misaligned\ntype: kb\n---\n## Symptom\nThe quasar flux capacitor "
-            "reports misalignment errors.\n"
-        )
-        build(Settings(articles=articles, index=index), log=lambda m: None, progress=False)
-        new = (index / "CURRENT").read_text().strip()
+        new = publish_new_article(tmp_path, index, "workers-new")
         deadline = time.monotonic() + 20
         while set(_workers(base).values()) != {new} or set(_workers(base).values()) != {new}:
             assert time.monotonic() < deadline, "a worker did not pick up the new generation"
