@@ -97,8 +97,7 @@ class Forwarder:
         self.url = url
         self.poster = poster
         self.forwarded = forwarded if forwarded is not None else Seen()  # alert keys posted or being posted
-        self.duplicates = 0  # alerts not posted again
-        self.on_duplicate = on_duplicate
+        self.on_duplicate = on_duplicate  # told of each alert not posted again (/metrics)
 
     def forward(self, answer: GroupAnswer) -> int:
         """Queue the message (nothing when no alert is new); how many alerts it holds."""
@@ -108,10 +107,8 @@ class Forwarder:
                 continue
             if self.forwarded.add(a.alert.key):
                 fresh.append(a)
-            else:
-                self.duplicates += 1
-                if self.on_duplicate is not None:
-                    self.on_duplicate()
+            elif self.on_duplicate is not None:
+                self.on_duplicate()
         if not fresh:
             return 0
         keys = [a.alert.key for a in fresh]

@@ -10,7 +10,6 @@ import queue
 import threading
 import urllib.error
 import urllib.request
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,14 +39,14 @@ def post_json(url: str, body: dict[str, Any], timeout: float = TIMEOUT) -> int:
 
 
 class Poster:
-    """One worker thread that sends posts in order; counts what became of each, per kind."""
+    """One worker thread that sends posts in order; tells `observe` what became of each, per kind
+    (the /metrics counters)."""
 
     def __init__(
         self, timeout: float = TIMEOUT, size: int = QUEUE, observe: Callable[[str, str], None] | None = None
     ) -> None:
         self.timeout = timeout
-        self.counts: Counter[tuple[str, str]] = Counter()
-        self.observe = observe  # told each (kind, outcome) too: /metrics
+        self.observe = observe  # told each (kind, outcome)
         self._queue: queue.Queue[Post | None] = queue.Queue(size)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -75,14 +74,8 @@ class Poster:
         with self._done:
             return self._done.wait_for(lambda: self._pending == 0, timeout)
 
-    def count(self, kind: str, outcome: str) -> int:
-        with self._lock:
-            return self.counts[(kind, outcome)]
-
     def record(self, kind: str, outcome: str) -> None:
         """Count one post's outcome (also for a post that could not even be made)."""
-        with self._lock:
-            self.counts[(kind, outcome)] += 1
         if self.observe is not None:
             self.observe(kind, outcome)
 
